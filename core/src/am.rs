@@ -309,6 +309,18 @@ impl<'t, T: Transactable> Writer<'t, T> {
         }
     }
 
+    /// Writes the current value of `key` again as a new operation, so that a concurrent
+    /// write of another value becomes a visible conflict. (Putting an unchanged value is a
+    /// no-op in Automerge, which would let the concurrent write win silently.)
+    pub fn reassert(&mut self, obj: &ObjId, key: &str) -> Result<()> {
+        if let Some((Value::Scalar(v), _)) = self.tx.get(obj, key)? {
+            let v = v.into_owned();
+            self.tx.delete(obj, key)?;
+            self.tx.put(obj, key, v)?;
+        }
+        Ok(())
+    }
+
     /// A new Text object holding `v`.
     pub fn text(&mut self, obj: &ObjId, key: &str, v: &str) -> Result<ObjId> {
         let text = self.tx.put_object(obj, key, ObjType::Text)?;

@@ -563,9 +563,6 @@ pub fn check_case_change(
                     action: Action::EditCase,
                 });
             }
-            if b.status == CaseStatus::Afgesloten {
-                return Err(RuleViolation::CaseClosed);
-            }
             if b.id != after.id
                 || b.workspace != after.workspace
                 || b.created_by != after.created_by
@@ -577,7 +574,13 @@ pub fn check_case_change(
                     "identity of a case cannot change",
                 ));
             }
-            let allowed = after.status == b.status
+            // Resolving a conflict picks one of the values that concurrent edits already
+            // made, each judged when it was made; the value shown was only Automerge's pick.
+            if !resolving && b.status == CaseStatus::Afgesloten {
+                return Err(RuleViolation::CaseClosed);
+            }
+            let allowed = resolving
+                || after.status == b.status
                 || b.status.next() == Some(after.status)
                 || after.status == CaseStatus::Afgesloten;
             if !allowed {
@@ -615,22 +618,21 @@ pub fn check_case_change(
             });
         }
     }
-    let empty = Case { ..after.clone() };
-    let b = before.unwrap_or(&empty);
-
-    removed(b.conversations.keys(), &after.conversations, |id| {
-        ItemRef::Conversation(id.clone())
-    })?;
-    removed(b.decisions.keys(), &after.decisions, |id| {
-        ItemRef::Decision(id.clone())
-    })?;
-    removed(b.goals.keys(), &after.goals, |id| ItemRef::Goal(id.clone()))?;
-    removed(b.assessments.keys(), &after.assessments, |id| {
-        ItemRef::Assessment(id.clone())
-    })?;
-    removed(b.signals.keys(), &after.signals, |id| {
-        ItemRef::Signal(id.clone())
-    })?;
+    if let Some(b) = before {
+        removed(b.conversations.keys(), &after.conversations, |id| {
+            ItemRef::Conversation(id.clone())
+        })?;
+        removed(b.decisions.keys(), &after.decisions, |id| {
+            ItemRef::Decision(id.clone())
+        })?;
+        removed(b.goals.keys(), &after.goals, |id| ItemRef::Goal(id.clone()))?;
+        removed(b.assessments.keys(), &after.assessments, |id| {
+            ItemRef::Assessment(id.clone())
+        })?;
+        removed(b.signals.keys(), &after.signals, |id| {
+            ItemRef::Signal(id.clone())
+        })?;
+    }
 
     for c in after.conversations.values() {
         let old = before.and_then(|b| b.conversations.get(&c.id));
@@ -763,6 +765,25 @@ fn decision_change(
     decision_state(case, d)?;
     let id = d.id.clone();
     if resolving {
+        // A person picks between values concurrent edits made. Whatever they pick, a
+        // decision in force must stay within the mandate it was taken under, or a
+        // concurrent edit plus a resolution would bypass the second signature.
+        let under = match d.status {
+            DecisionStatus::Decided => Some(&d.decided_by),
+            DecisionStatus::Approved => d.signed_by.as_ref(),
+            _ => None,
+        };
+        if let Some(m) = under
+            && !mandate_check(ws, m, d.category, d.amount).allows_deciding()
+        {
+            let limit = ws.member(m).and_then(|m| m.mandate.limit(d.category));
+            return Err(RuleViolation::AboveMandate {
+                decision: id,
+                category: d.category,
+                amount: d.amount,
+                limit,
+            });
+        }
         return Ok(());
     }
     let from = old.map_or(DecisionStatus::Draft, |o| o.status);

@@ -85,18 +85,18 @@ fn write_decision(w: &mut Writer<'_, Transaction<'_>>, obj: &ObjId, d: &NewDecis
     Ok(())
 }
 
-fn content_of(d: &crate::model::Decision) -> NewDecision {
-    NewDecision {
-        provision: d.provision.clone(),
-        category: d.category,
-        period: d.period,
-        amount: d.amount,
-        legal_ground: d.legal_ground.clone(),
-        motivation: d.motivation.clone(),
-        deviation: d.deviation.clone(),
-        supersedes: d.supersedes.clone(),
-    }
-}
+/// The fields [`write_decision`] writes: what a signature or decision is given on.
+const DECISION_CONTENT: [&str; 9] = [
+    "provision",
+    "category",
+    "start",
+    "end",
+    "amount",
+    "legal_ground",
+    "motivation",
+    "deviation",
+    "supersedes",
+];
 
 impl CaseDoc {
     /// Opens a new case. The creator is assigned when `new.assigned` is empty.
@@ -547,7 +547,7 @@ impl CaseDoc {
         })
     }
 
-    /// Moves a decision to `to`, re-writing its content so that a concurrent edit of the
+    /// Moves a decision to `to`, re-asserting its content so that a concurrent edit of the
     /// draft shows up as a conflict instead of slipping into a final decision.
     fn transition(
         &mut self,
@@ -568,11 +568,12 @@ impl CaseDoc {
             d.amount,
             d.category
         );
-        let content = content_of(d);
         let supersedes = d.supersedes.clone();
         self.edit(ctx, summary, false, |w, _| {
             let obj = child(w.tx, &["decisions", id.as_str()])?;
-            write_decision(w, &obj, &content)?;
+            for key in DECISION_CONTENT {
+                w.reassert(&obj, key)?;
+            }
             w.enum_(&obj, "status", to)?;
             f(w, &obj)?;
             if let Some(old) = supersedes.filter(|_| to.is_in_force()) {
