@@ -109,10 +109,10 @@ fn apply(t: &Team, doc: &mut CaseDoc, who: &Author, op: &Op, others: &[CaseDoc])
         Op::Decide(w) | Op::Request(w) | Op::Approve(w) | Op::Reject(w) => {
             match pick(case.decisions.keys(), *w) {
                 Some(id) => match op {
-                    Op::Decide(_) => doc.decide(&ctx, &id),
-                    Op::Request(_) => doc.request_signature(&ctx, &id),
-                    Op::Approve(_) => doc.approve(&ctx, &id),
-                    _ => doc.reject(&ctx, &id, "Eerst andere opties onderzoeken."),
+                    Op::Decide(_) => doc.decide(&ctx, id),
+                    Op::Request(_) => doc.request_signature(&ctx, id),
+                    Op::Approve(_) => doc.approve(&ctx, id),
+                    _ => doc.reject(&ctx, id, "Eerst andere opties onderzoeken."),
                 },
                 None => Ok(()),
             }

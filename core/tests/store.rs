@@ -240,6 +240,8 @@ fn many_edits_are_compacted_and_survive_reopening() {
     let conn = rusqlite::Connection::open(&path).expect("raw");
     conn.pragma_update(None, "key", format!("x'{}'", "02".repeat(32)))
         .expect("key");
+    conn.pragma_update(None, "cipher_page_size", 2048)
+        .expect("page size");
     let pending: i64 = conn
         .query_row(
             "SELECT count(*) FROM changes WHERE doc_id = ?1",
@@ -355,7 +357,7 @@ fn conflicts_merged_in_are_badged_and_durable() {
 }
 
 #[test]
-fn every_read_and_change_of_a_case_is_logged() {
+fn every_read_history_view_and_export_of_a_case_is_logged() {
     let dir = tempfile::tempdir().expect("dir");
     let (_, mut phone, sanne) = team_stores(dir.path());
     let case = phone
@@ -370,9 +372,7 @@ fn every_read_and_change_of_a_case_is_logged() {
     assert_eq!(
         actions,
         vec![
-            AccessAction::Change,
             AccessAction::Read,
-            AccessAction::Change,
             AccessAction::History,
             AccessAction::Export
         ]

@@ -33,6 +33,10 @@ use crate::model::{
 use crate::rules::{self, MandateCheck};
 use crate::untrusted::Limits;
 
+/// SQLCipher page size. A compacted case is a few KiB; with 4 KiB pages one snapshot per
+/// page wastes over a third of the file, 2 KiB pages keep storage within about 1.1x of
+/// Automerge's own `save()`. Part of the file format: every open must use the same value.
+const PAGE_SIZE: i64 = 2048;
 /// Changes appended to a document before it is compacted into one snapshot.
 const COMPACT_AFTER_CHANGES: i64 = 64;
 /// Bytes appended to a document before it is compacted, whatever the count.
@@ -81,13 +85,13 @@ pub struct PendingSignature {
     pub decided_by: MemberId,
 }
 
-/// What a member did with a case, for the access log (NEN 7513).
+/// What a member did with a case, for the access log (NEN 7513). Changes are not logged
+/// here: each one is already in the case's own history, with member, device and time, and
+/// travels with the document; this log holds what the history cannot show.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub enum AccessAction {
     /// Opened the case.
     Read,
-    /// Changed it.
-    Change,
     /// Looked at its history or a past state.
     History,
     /// Exported the whole document.
@@ -98,7 +102,6 @@ impl AccessAction {
     fn as_str(self) -> &'static str {
         match self {
             AccessAction::Read => "read",
-            AccessAction::Change => "change",
             AccessAction::History => "history",
             AccessAction::Export => "export",
         }
@@ -107,7 +110,6 @@ impl AccessAction {
     fn from_str(s: &str) -> Option<Self> {
         Some(match s {
             "read" => AccessAction::Read,
-            "change" => AccessAction::Change,
             "history" => AccessAction::History,
             "export" => AccessAction::Export,
             _ => return None,
@@ -159,6 +161,7 @@ impl DeviceStore {
     pub fn open(path: &Path, key: &StoreKey) -> Result<DeviceStore> {
         let conn = Connection::open(path)?;
         conn.pragma_update(None, "key", key.pragma_value())?;
+        conn.pragma_update(None, "cipher_page_size", PAGE_SIZE)?;
         // The first read is what tells a wrong key: SQLCipher cannot decrypt page 1.
         match conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| {
             r.get::<_, i64>(0)
@@ -345,7 +348,6 @@ impl DeviceStore {
         let tx = self.conn.transaction()?;
         insert_document(&tx, id.as_str(), "case", &doc.save())?;
         project(&tx, doc.case(), &doc.conflicts())?;
-        log_access(&tx, &author, &id, AccessAction::Change)?;
         tx.commit()?;
         self.cases.insert(id.clone(), doc);
         Ok(id)
@@ -354,10 +356,7 @@ impl DeviceStore {
     /// Changes a case through `f`, which calls [`CaseDoc`] operations with the given
     /// context. Every change `f` made is durable when this returns; on any error nothing of
     /// it is kept.
-    ///
-    /// ```ignore
-    /// store.edit_case(&case, |doc, ctx| doc.decide(ctx, &decision))?;
-    /// ```
+    /// For example `store.edit_case(&case, |doc, ctx| doc.decide(ctx, &decision))`.
     pub fn edit_case<T>(
         &mut self,
         id: &CaseId,
@@ -383,7 +382,7 @@ impl DeviceStore {
         }
         let case = doc.case().clone();
         let conflicts = doc.conflicts();
-        let persisted = self.append(id.as_str(), &changes, Some((&case, &conflicts, &author)));
+        let persisted = self.append(id.as_str(), &changes, Some((&case, &conflicts)));
         if let Err(e) = persisted {
             // The document in memory is ahead of the disk: drop it, the disk is the truth.
             self.cases.remove(id);
@@ -610,6 +609,51 @@ impl DeviceStore {
         Ok(out)
     }
 
+    /// Compacts every document with appended changes into one snapshot, e.g. when the app
+    /// goes idle. Writes happen in one transaction; reads are unaffected.
+    pub fn compact_all(&mut self) -> Result<usize> {
+        let due: Vec<String> = {
+            let mut stmt = self
+                .conn
+                .prepare("SELECT doc_id FROM documents WHERE pending > 0 AND kind = 'case'")?;
+            let rows = stmt.query_map([], |r| r.get(0))?;
+            rows.collect::<rusqlite::Result<_>>()?
+        };
+        for doc_id in &due {
+            self.ensure_loaded(&CaseId::parse(doc_id)?)?;
+        }
+        let tx = self.conn.transaction()?;
+        for doc_id in &due {
+            let doc = self
+                .cases
+                .get(&CaseId::parse(doc_id)?)
+                .ok_or(Error::Corrupt {
+                    what: "document vanished",
+                })?;
+            replace_snapshot(&tx, doc_id, &doc.save())?;
+        }
+        tx.commit()?;
+        Ok(due.len())
+    }
+
+    /// Moves the write-ahead log into the main file and gives free pages back to the file
+    /// system, e.g. after compaction or before measuring the store's size.
+    pub fn checkpoint_and_vacuum(&mut self) -> Result<()> {
+        self.conn.execute_batch(
+            "PRAGMA wal_checkpoint(TRUNCATE); VACUUM; PRAGMA wal_checkpoint(TRUNCATE);",
+        )?;
+        Ok(())
+    }
+
+    /// Bytes each table and index takes in the file.
+    pub fn table_sizes(&self) -> Result<Vec<(String, i64)>> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT name, SUM(pgsize) FROM dbstat GROUP BY name ORDER BY 2 DESC")?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
     /// Runs SQLite's integrity check; `Ok(())` when the store is intact.
     pub fn integrity_check(&self) -> Result<()> {
         let result: String = self
@@ -699,17 +743,16 @@ impl DeviceStore {
         &mut self,
         doc_id: &str,
         changes: &[LocalChange],
-        case: Option<(&Case, &[Conflict], &Author)>,
+        case: Option<(&Case, &[Conflict])>,
     ) -> Result<()> {
         let changes: Vec<&[u8]> = changes.iter().map(|c| c.bytes.as_slice()).collect();
         let changes = changes.as_slice();
         let tx = self.conn.transaction()?;
         match case {
-            Some((c, conflicts, author)) => {
+            Some((c, conflicts)) => {
                 let doc = self.cases.get(&c.id).ok_or_else(|| not_found(&c.id))?;
                 append_in(&tx, doc_id, changes, doc)?;
                 project(&tx, c, conflicts)?;
-                log_access(&tx, author, &c.id, AccessAction::Change)?;
             }
             None => {
                 let doc = self.workspace.as_ref().ok_or(Error::NoWorkspace)?;
@@ -757,12 +800,18 @@ fn append_in(
         |r| Ok((r.get(0)?, r.get(1)?)),
     )?;
     if pending >= COMPACT_AFTER_CHANGES || pending_bytes >= COMPACT_AFTER_BYTES {
-        tx.execute(
-            "UPDATE documents SET snapshot = ?2, pending = 0, pending_bytes = 0 WHERE doc_id = ?1",
-            params![doc_id, doc.snapshot()],
-        )?;
-        tx.execute("DELETE FROM changes WHERE doc_id = ?1", [doc_id])?;
+        replace_snapshot(tx, doc_id, &doc.snapshot())?;
     }
+    Ok(())
+}
+
+/// Replaces a document's snapshot and drops the changes it now contains.
+fn replace_snapshot(tx: &Connection, doc_id: &str, snapshot: &[u8]) -> Result<()> {
+    tx.execute(
+        "UPDATE documents SET snapshot = ?2, pending = 0, pending_bytes = 0 WHERE doc_id = ?1",
+        params![doc_id, snapshot],
+    )?;
+    tx.execute("DELETE FROM changes WHERE doc_id = ?1", [doc_id])?;
     Ok(())
 }
 
