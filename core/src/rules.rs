@@ -411,6 +411,12 @@ fn signal_state(case: &Case, s: &KnelpuntSignal) -> Rule {
     Ok(())
 }
 
+/// Name particles that are also everyday Dutch words ("een van de regels"): a match on
+/// them alone says nothing about a person.
+const TUSSENVOEGSELS: &[&str] = &[
+    "van", "der", "den", "het", "ter", "ten", "bij", "uit", "aan", "von",
+];
+
 /// Looks for what would identify a person in a text that leaves the team: the names of the
 /// case's household, e-mail addresses, dates (birth dates) and long digit runs (BSN, phone
 /// or case numbers).
@@ -424,7 +430,7 @@ fn personal_data_in(case: &Case, text: &str) -> Option<&'static str> {
         p.name
             .to_lowercase()
             .split(|c: char| !c.is_alphanumeric())
-            .filter(|part| part.chars().count() >= 3)
+            .filter(|part| part.chars().count() >= 3 && !TUSSENVOEGSELS.contains(part))
             .any(|part| words.contains(part))
     });
     if names_present {

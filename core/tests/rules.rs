@@ -11,7 +11,7 @@ use keukentafel_core::model::{
     NewKnelpuntSignal, NewMember, PlanKind, ProvisionCategory, Role, ZrmVersion,
 };
 use keukentafel_core::rules::{self, Action, MandateCheck, RuleViolation};
-use keukentafel_core::{CaseDoc, Error, ItemRef, Result};
+use keukentafel_core::{CaseDoc, Error, ItemRef, MemberId, Result};
 use time::macros::date;
 
 #[track_caller]
@@ -1014,4 +1014,348 @@ fn the_rules_hold_on_the_server_side_too() {
             ..
         }
     )));
+}
+
+// ---- states a device could forge (the server runs these same checks) -------------------
+
+fn judge(
+    t: &common::Team,
+    author: &keukentafel_core::Author,
+    before: &keukentafel_core::model::Case,
+    after: &keukentafel_core::model::Case,
+) -> Result<(), RuleViolation> {
+    rules::check_case_change(
+        &t.workspace,
+        &author.member,
+        Some(before),
+        after,
+        &BTreeSet::new(),
+        false,
+    )
+}
+
+#[test]
+fn a_case_is_opened_in_the_name_of_its_author_as_a_melding() {
+    let t = team();
+    let mut case = t.case().case().clone();
+    case.created_by = t.lead.member.clone();
+    let v = rules::check_case_change(
+        &t.workspace,
+        &t.sanne.member,
+        None,
+        &case,
+        &BTreeSet::new(),
+        false,
+    );
+    assert!(
+        matches!(
+            v,
+            Err(RuleViolation::Invalid {
+                field: "created_by",
+                ..
+            })
+        ),
+        "{v:?}"
+    );
+    let mut case = t.case().case().clone();
+    case.status = CaseStatus::Lopend;
+    let v = rules::check_case_change(
+        &t.workspace,
+        &t.sanne.member,
+        None,
+        &case,
+        &BTreeSet::new(),
+        false,
+    );
+    assert!(matches!(v, Err(RuleViolation::CaseStatus { .. })), "{v:?}");
+}
+
+#[test]
+fn a_case_keeps_its_identity() {
+    let t = team();
+    let before = t.case().case().clone();
+    let mut after = before.clone();
+    after.workspace = keukentafel_core::WorkspaceId::random();
+    assert!(matches!(
+        judge(&t, &t.sanne, &before, &after),
+        Err(RuleViolation::Invalid { field: "id", .. })
+    ));
+}
+
+#[test]
+fn records_are_made_in_the_name_of_their_author() {
+    let t = team();
+    let mut doc = t.case();
+    let ctx = t.ctx(&t.sanne);
+    let a = doc
+        .record_assessment(
+            &ctx,
+            NewAssessment {
+                version: ZrmVersion::Elf,
+                date: date!(2026 - 11 - 20),
+                scores: BTreeMap::from([(LifeDomain::Adl, 2)]),
+            },
+        )
+        .expect("assess");
+    let s = doc
+        .raise_signal(
+            &ctx,
+            NewKnelpuntSignal {
+                blocking_rule: "Regel".into(),
+                category: KnelpuntCategory::Beleid,
+                description: "Wachtlijst.".into(),
+            },
+        )
+        .expect("signal");
+    let mut before = doc.case().clone();
+    let assessment = before.assessments.remove(&a).expect("a");
+    let signal = before.signals.remove(&s).expect("s");
+    let mut after = before.clone();
+    after.assessments.insert(
+        a.clone(),
+        keukentafel_core::model::ZrmAssessment {
+            assessed_by: t.lead.member.clone(),
+            ..assessment
+        },
+    );
+    assert!(matches!(
+        judge(&t, &t.sanne, &before, &after),
+        Err(RuleViolation::Invalid {
+            field: "assessed_by",
+            ..
+        })
+    ));
+    let mut after = before.clone();
+    after.signals.insert(
+        s.clone(),
+        keukentafel_core::model::KnelpuntSignal {
+            raised_by: t.lead.member.clone(),
+            ..signal
+        },
+    );
+    assert!(matches!(
+        judge(&t, &t.sanne, &before, &after),
+        Err(RuleViolation::Invalid {
+            field: "raised_by",
+            ..
+        })
+    ));
+}
+
+#[test]
+fn a_decision_is_decided_and_signed_in_the_name_of_its_author() {
+    let t = team();
+    let mut doc = t.case();
+    let d = doc
+        .draft_decision(
+            &t.ctx(&t.sanne),
+            decision(ProvisionCategory::HuishoudelijkeHulp, 100),
+        )
+        .expect("draft");
+    let before = doc.case().clone();
+    let mut after = before.clone();
+    let x = after.decisions.get_mut(&d).expect("d");
+    x.status = DecisionStatus::Decided;
+    x.decided_by = t.lead.member.clone();
+    assert!(matches!(
+        judge(&t, &t.sanne, &before, &after),
+        Err(RuleViolation::Invalid {
+            field: "decided_by",
+            ..
+        })
+    ));
+
+    doc.request_signature(&t.ctx(&t.sanne), &d).expect("ask");
+    let before = doc.case().clone();
+    let mut after = before.clone();
+    let x = after.decisions.get_mut(&d).expect("d");
+    x.status = DecisionStatus::Approved;
+    x.signed_by = Some(t.piet.member.clone());
+    assert!(matches!(
+        judge(&t, &t.lead, &before, &after),
+        Err(RuleViolation::Invalid {
+            field: "signed_by",
+            ..
+        })
+    ));
+}
+
+#[test]
+fn a_draft_carries_no_signature() {
+    let t = team();
+    let mut doc = t.case();
+    let d = doc
+        .draft_decision(
+            &t.ctx(&t.sanne),
+            decision(ProvisionCategory::HuishoudelijkeHulp, 100),
+        )
+        .expect("draft");
+    let before = doc.case().clone();
+    let mut after = before.clone();
+    after.decisions.get_mut(&d).expect("d").signed_by = Some(t.lead.member.clone());
+    assert!(matches!(
+        judge(&t, &t.sanne, &before, &after),
+        Err(RuleViolation::Invalid {
+            field: "signed_by",
+            ..
+        })
+    ));
+}
+
+#[test]
+fn a_request_for_signature_is_frozen_until_taken_back() {
+    let t = team();
+    let mut doc = t.case();
+    let d = doc
+        .draft_decision(
+            &t.ctx(&t.sanne),
+            decision(ProvisionCategory::Woningaanpassing, 9_000),
+        )
+        .expect("draft");
+    doc.request_signature(&t.ctx(&t.sanne), &d).expect("ask");
+    let v = refused(doc.update_draft(
+        &t.ctx(&t.sanne),
+        &d,
+        decision(ProvisionCategory::Woningaanpassing, 900),
+    ));
+    assert_eq!(v, RuleViolation::DecisionFinal { decision: d });
+}
+
+#[test]
+fn a_correction_in_force_is_linked_both_ways() {
+    let t = team();
+    let mut doc = t.case();
+    let ctx = t.ctx(&t.sanne);
+    let old = doc
+        .draft_decision(&ctx, decision(ProvisionCategory::HuishoudelijkeHulp, 1_200))
+        .expect("draft");
+    doc.decide(&ctx, &old).expect("decide");
+    let mut fix = decision(ProvisionCategory::HuishoudelijkeHulp, 1_300);
+    fix.supersedes = Some(old.clone());
+    let new = doc.draft_decision(&ctx, fix).expect("draft fix");
+    let before = doc.case().clone();
+    let mut after = before.clone();
+    let x = after.decisions.get_mut(&new).expect("new");
+    x.status = DecisionStatus::Decided;
+    assert!(
+        matches!(
+            judge(&t, &t.sanne, &before, &after),
+            Err(RuleViolation::Supersede { .. })
+        ),
+        "old must point back"
+    );
+    let mut after = before.clone();
+    after.decisions.get_mut(&new).expect("new").superseded_by = Some(old);
+    assert!(
+        matches!(
+            judge(&t, &t.sanne, &before, &after),
+            Err(RuleViolation::Supersede { .. })
+        ),
+        "a draft is not superseded"
+    );
+}
+
+#[test]
+fn name_particles_alone_are_not_a_name() {
+    let t = team();
+    let mut doc = t.case();
+    let ctx = t.ctx(&t.sanne);
+    doc.add_household_member(
+        &ctx,
+        NewHouseholdMember {
+            name: "Karel van der Berg".into(),
+            birth_date: None,
+            role: HouseholdRole::Partner,
+        },
+    )
+    .expect("partner");
+    doc.raise_signal(
+        &ctx,
+        NewKnelpuntSignal {
+            blocking_rule: "Eigen bijdrage".into(),
+            category: KnelpuntCategory::Beleid,
+            description: "Een van de regels sluit mantelzorgers uit.".into(),
+        },
+    )
+    .expect("particles are everyday words");
+    let v = refused(doc.raise_signal(
+        &ctx,
+        NewKnelpuntSignal {
+            blocking_rule: "Eigen bijdrage".into(),
+            category: KnelpuntCategory::Beleid,
+            description: "Meneer Berg betaalt te veel.".into(),
+        },
+    ));
+    assert!(matches!(v, RuleViolation::PersonalDataInSignal { .. }));
+}
+
+#[test]
+fn a_workspace_has_named_members_and_sane_budgets() {
+    let mut t = team();
+    let v = refused(t.doc.add_member(
+        &t.lead,
+        T0,
+        &MemberId::random(),
+        NewMember {
+            display_name: " ".into(),
+            role: Role::Practitioner,
+            mandate: Mandate::default(),
+        },
+    ));
+    assert!(matches!(
+        v,
+        RuleViolation::Required {
+            field: "display_name",
+            ..
+        }
+    ));
+    let period = keukentafel_core::model::Period {
+        start: date!(2027 - 01 - 01),
+        end: date!(2027 - 12 - 31),
+    };
+    let v = refused(t.doc.set_budget(
+        &t.lead,
+        T0,
+        &keukentafel_core::model::Budget {
+            period,
+            amount: Money(-1),
+        },
+    ));
+    assert!(matches!(
+        v,
+        RuleViolation::Invalid {
+            field: "amount",
+            ..
+        }
+    ));
+    let reversed = keukentafel_core::model::Period {
+        start: period.end,
+        end: period.start,
+    };
+    let v = refused(t.doc.set_budget(
+        &t.lead,
+        T0,
+        &keukentafel_core::model::Budget {
+            period: reversed,
+            amount: Money(1),
+        },
+    ));
+    assert!(matches!(
+        v,
+        RuleViolation::Invalid {
+            field: "period",
+            ..
+        }
+    ));
+    t.doc
+        .set_budget(
+            &t.lead,
+            T0,
+            &keukentafel_core::model::Budget {
+                period,
+                amount: Money::euros(250_000),
+            },
+        )
+        .expect("budget");
+    assert_eq!(t.doc.workspace().budgets.len(), 1);
 }
