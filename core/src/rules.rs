@@ -320,6 +320,13 @@ fn decision_state(case: &Case, d: &Decision) -> Rule {
             Some(_) => {}
         },
     }
+    // What was decided or signed is sealed with the final status; a concurrent edit of the
+    // draft that merged in afterwards differs from the seal and is surfaced, not accepted.
+    if d.status.is_final() && d.sealed.as_ref() != Some(&d.content()) {
+        return Err(RuleViolation::DecisionFinal {
+            decision: d.id.clone(),
+        });
+    }
     if d.status == DecisionStatus::Rejected {
         required(
             &item,
@@ -396,10 +403,15 @@ fn assessment_state(a: &ZrmAssessment) -> Rule {
     Ok(())
 }
 
-fn signal_state(case: &Case, s: &KnelpuntSignal) -> Rule {
+fn signal_fields(s: &KnelpuntSignal) -> Rule {
     let item = ItemRef::Signal(s.id.clone());
     required(&item, "blocking_rule", &s.blocking_rule)?;
-    required(&item, "description", &s.description)?;
+    required(&item, "description", &s.description)
+}
+
+/// Judged when a signal is raised; not an invariant of merged states, since a household
+/// member added concurrently elsewhere could otherwise make an old signal unrepairable.
+fn signal_is_anonymous(case: &Case, s: &KnelpuntSignal) -> Rule {
     for text in [&s.blocking_rule, &s.description] {
         if let Some(what) = personal_data_in(case, text) {
             return Err(RuleViolation::PersonalDataInSignal {
@@ -442,33 +454,45 @@ fn personal_data_in(case: &Case, text: &str) -> Option<&'static str> {
     if !case.case_number.trim().is_empty() && text.contains(case.case_number.trim()) {
         return Some("the case number");
     }
+    if text
+        .split(|c: char| c.is_whitespace() || matches!(c, ',' | ';' | '(' | ')'))
+        .any(looks_like_date)
+    {
+        return Some("a date");
+    }
     let mut run = 0usize;
     let mut longest = 0usize;
-    let mut date_like = false;
-    let chars: Vec<char> = text.chars().collect();
-    for (i, c) in chars.iter().enumerate() {
-        if c.is_ascii_digit() {
-            run += 1;
-            longest = longest.max(run);
-        } else {
-            if matches!(c, '-' | '/' | '.') && run > 0 && run <= 4 {
-                let rest: String = chars[i + 1..].iter().take(8).collect();
-                let digits_after = rest.chars().take_while(char::is_ascii_digit).count();
-                let sep_again = rest.chars().nth(digits_after).is_some_and(|s| s == *c);
-                if (1..=2).contains(&digits_after) && sep_again {
-                    date_like = true;
-                }
-            }
-            run = 0;
-        }
-    }
-    if date_like {
-        return Some("a date");
+    for c in text.chars() {
+        run = if c.is_ascii_digit() { run + 1 } else { 0 };
+        longest = longest.max(run);
     }
     if longest >= 7 {
         return Some("an identifying number");
     }
     None
+}
+
+/// `14-03-1941`, `14/3/41`, `1941-03-14`: three numbers with one separator, one of them a
+/// plausible year. Article numbers like `2.3.5` are not dates.
+fn looks_like_date(token: &str) -> bool {
+    let token = token.trim_end_matches(|c: char| !c.is_ascii_digit());
+    let Some(sep) = token.chars().find(|c| matches!(c, '-' | '/' | '.')) else {
+        return false;
+    };
+    let parts: Vec<&str> = token.split(sep).collect();
+    if parts.len() != 3
+        || parts
+            .iter()
+            .any(|p| p.is_empty() || !p.bytes().all(|b| b.is_ascii_digit()))
+    {
+        return false;
+    }
+    let n = |p: &str| p.parse::<u32>().unwrap_or(0);
+    let day_month = |d: &str, m: &str| {
+        d.len() <= 2 && m.len() <= 2 && (1..=31).contains(&n(d)) && (1..=12).contains(&n(m))
+    };
+    (matches!(parts[2].len(), 2 | 4) && day_month(parts[0], parts[1]))
+        || (parts[0].len() == 4 && day_month(parts[2], parts[1]))
 }
 
 /// The invariants a case must hold in any state, including one produced by merging
@@ -495,7 +519,7 @@ pub fn check_case_state(case: &Case) -> Vec<RuleViolation> {
         push(assessment_state(a));
     }
     for s in case.signals.values() {
-        push(signal_state(case, s));
+        push(signal_fields(s));
     }
     out
 }
@@ -508,6 +532,12 @@ fn case_fields(case: &Case) -> Rule {
     }
     if case.aanvraag_date.is_some_and(|a| a < case.melding_date) {
         return Err(invalid(&item, "aanvraag_date", "lies before the melding"));
+    }
+    if case
+        .closure
+        .is_some_and(|(closed, _)| closed < case.melding_date)
+    {
+        return Err(invalid(&item, "closed_on", "lies before the melding"));
     }
     if case.status == CaseStatus::Afgesloten && case.closure.is_none() {
         return Err(RuleViolation::Required {
@@ -527,17 +557,30 @@ fn case_fields(case: &Case) -> Rule {
 ///
 /// `conflicted` lists the items of `before` with open conflicts: a decision with
 /// conflicting values cannot be decided or signed until a person has chosen. `resolving`
-/// is true for a change that resolves a conflict: it may set a field of a final decision to
-/// one of the values already there, and is then judged on the invariants alone.
+/// names the item of a change that resolves a conflict: it must be one of `conflicted`,
+/// nothing else may change, and the status order is not applied to it (the values were
+/// each judged when they were made). A final decision still keeps what was decided.
 pub fn check_case_change(
     ws: &Workspace,
     author: &MemberId,
     before: Option<&Case>,
     after: &Case,
     conflicted: &BTreeSet<ItemRef>,
-    resolving: bool,
+    resolving: Option<&ItemRef>,
 ) -> Rule {
     let member = active_member(ws, author)?;
+    if let Some(item) = resolving {
+        let Some(b) = before.filter(|_| conflicted.contains(item)) else {
+            return Err(invalid(item, "conflict", "has no open conflict to resolve"));
+        };
+        if with_item_from(b, after, item) != *after {
+            return Err(invalid(
+                item,
+                "conflict",
+                "a resolution changes only the item in conflict",
+            ));
+        }
+    }
     if member.role == Role::Admin {
         return Err(RuleViolation::NotAuthorized {
             action: if before.is_none() {
@@ -554,6 +597,13 @@ pub fn check_case_change(
                     &ItemRef::Case,
                     "created_by",
                     "must be the member who opens the case",
+                ));
+            }
+            if after.workspace != ws.id {
+                return Err(invalid(
+                    &ItemRef::Case,
+                    "workspace",
+                    "must be the team's workspace",
                 ));
             }
             if after.status != CaseStatus::Melding {
@@ -582,10 +632,10 @@ pub fn check_case_change(
             }
             // Resolving a conflict picks one of the values that concurrent edits already
             // made, each judged when it was made; the value shown was only Automerge's pick.
-            if !resolving && b.status == CaseStatus::Afgesloten {
+            if resolving.is_none() && b.status == CaseStatus::Afgesloten {
                 return Err(RuleViolation::CaseClosed);
             }
-            let allowed = resolving
+            let allowed = resolving == Some(&ItemRef::Case)
                 || after.status == b.status
                 || b.status.next() == Some(after.status)
                 || after.status == CaseStatus::Afgesloten;
@@ -638,6 +688,31 @@ pub fn check_case_change(
         removed(b.signals.keys(), &after.signals, |id| {
             ItemRef::Signal(id.clone())
         })?;
+        removed(b.household.keys(), &after.household, |id| {
+            ItemRef::Person(id.clone())
+        })?;
+        for (id, c) in &b.conversations {
+            if let Some(a) = after.conversations.get(id) {
+                removed(c.participants.keys(), &a.participants, |p| {
+                    ItemRef::Participant(id.clone(), p.clone())
+                })?;
+                removed(c.agreements.keys(), &a.agreements, |x| {
+                    ItemRef::Agreement(id.clone(), x.clone())
+                })?;
+            }
+        }
+        for (id, g) in &b.goals {
+            if let Some(a) = after.goals.get(id)
+                && let Some(p) = g
+                    .progress
+                    .iter()
+                    .find(|p| !a.progress.iter().any(|q| q.id == p.id))
+            {
+                return Err(RuleViolation::Removed {
+                    item: ItemRef::Progress(id.clone(), p.id.clone()),
+                });
+            }
+        }
     }
 
     for c in after.conversations.values() {
@@ -669,7 +744,15 @@ pub fn check_case_change(
         if old == Some(d) {
             continue;
         }
-        decision_change(ws, author, old, d, after, conflicted, resolving)?;
+        decision_change(
+            ws,
+            author,
+            old,
+            d,
+            after,
+            conflicted,
+            resolving == Some(&ItemRef::Decision(d.id.clone())),
+        )?;
     }
     for g in after.goals.values() {
         let old = before.and_then(|b| b.goals.get(&g.id));
@@ -718,20 +801,65 @@ pub fn check_case_change(
         }
     }
     for s in after.signals.values() {
-        let old = before.and_then(|b| b.signals.get(&s.id));
-        if old == Some(s) && !case_changed {
-            continue;
-        }
-        signal_state(after, s)?;
-        if old.is_none() && s.raised_by != *author {
-            return Err(invalid(
-                &ItemRef::Signal(s.id.clone()),
-                "raised_by",
-                "must be the member who raises it",
-            ));
+        match before.and_then(|b| b.signals.get(&s.id)) {
+            Some(o) if o == s => {}
+            Some(_) => {
+                return Err(invalid(
+                    &ItemRef::Signal(s.id.clone()),
+                    "description",
+                    "a raised knelpunt cannot change",
+                ));
+            }
+            None => {
+                signal_fields(s)?;
+                signal_is_anonymous(after, s)?;
+                if s.raised_by != *author {
+                    return Err(invalid(
+                        &ItemRef::Signal(s.id.clone()),
+                        "raised_by",
+                        "must be the member who raises it",
+                    ));
+                }
+            }
         }
     }
     Ok(())
+}
+
+/// `base` with `item` (and what it contains) taken from `src`.
+fn with_item_from(base: &Case, src: &Case, item: &ItemRef) -> Case {
+    fn take<K: Ord + Clone, V: Clone>(
+        base: &mut std::collections::BTreeMap<K, V>,
+        src: &std::collections::BTreeMap<K, V>,
+        k: &K,
+    ) {
+        match src.get(k) {
+            Some(v) => base.insert(k.clone(), v.clone()),
+            None => base.remove(k),
+        };
+    }
+    let mut c = base.clone();
+    match item {
+        ItemRef::Case => {
+            c.case_number.clone_from(&src.case_number);
+            c.law = src.law;
+            c.status = src.status;
+            c.melding_date = src.melding_date;
+            c.aanvraag_date = src.aanvraag_date;
+            c.closure = src.closure;
+            c.assigned.clone_from(&src.assigned);
+        }
+        ItemRef::Person(id) => take(&mut c.household, &src.household, id),
+        ItemRef::Conversation(id) | ItemRef::Participant(id, _) | ItemRef::Agreement(id, _) => {
+            take(&mut c.conversations, &src.conversations, id);
+        }
+        ItemRef::Decision(id) => take(&mut c.decisions, &src.decisions, id),
+        ItemRef::Goal(id) | ItemRef::Progress(id, _) => take(&mut c.goals, &src.goals, id),
+        ItemRef::Assessment(id) => take(&mut c.assessments, &src.assessments, id),
+        ItemRef::Signal(id) => take(&mut c.signals, &src.signals, id),
+        ItemRef::Workspace | ItemRef::Member(_) | ItemRef::Budget(_) => {}
+    }
+    c
 }
 
 fn removed<'a, K: Ord + 'a, V>(
@@ -747,16 +875,22 @@ fn removed<'a, K: Ord + 'a, V>(
     Ok(())
 }
 
-fn same_content(a: &Decision, b: &Decision) -> bool {
-    a.provision == b.provision
-        && a.category == b.category
-        && a.period == b.period
-        && a.amount == b.amount
-        && a.legal_ground == b.legal_ground
-        && a.motivation == b.motivation
-        && a.deviation == b.deviation
-        && a.supersedes == b.supersedes
-        && a.created_at == b.created_at
+fn above_mandate(ws: &Workspace, member: &MemberId, d: &Decision) -> Rule {
+    match mandate_check(ws, member, d.category, d.amount) {
+        MandateCheck::Within { .. } => Ok(()),
+        MandateCheck::AboveLimit { limit } => Err(RuleViolation::AboveMandate {
+            decision: d.id.clone(),
+            category: d.category,
+            amount: d.amount,
+            limit: Some(limit),
+        }),
+        MandateCheck::CategoryNotInMandate => Err(RuleViolation::AboveMandate {
+            decision: d.id.clone(),
+            category: d.category,
+            amount: d.amount,
+            limit: None,
+        }),
+    }
 }
 
 fn decision_change(
@@ -770,34 +904,36 @@ fn decision_change(
 ) -> Rule {
     decision_state(case, d)?;
     let id = d.id.clone();
+    let item = || ItemRef::Decision(id.clone());
     if resolving {
-        // A person picks between values concurrent edits made. Whatever they pick, a
-        // decision in force must stay within the mandate it was taken under, or a
-        // concurrent edit plus a resolution would bypass the second signature.
-        let under = match d.status {
-            DecisionStatus::Decided => Some(&d.decided_by),
-            DecisionStatus::Approved => d.signed_by.as_ref(),
-            _ => None,
-        };
-        if let Some(m) = under
-            && !mandate_check(ws, m, d.category, d.amount).allows_deciding()
-        {
-            let limit = ws.member(m).and_then(|m| m.mandate.limit(d.category));
-            return Err(RuleViolation::AboveMandate {
-                decision: id,
-                category: d.category,
-                amount: d.amount,
-                limit,
-            });
+        // A person picks between values concurrent edits made. The seal keeps a final
+        // decision's content as decided (checked above); a decision in force must stay
+        // within the mandate of whoever took or signed it.
+        match d.status {
+            DecisionStatus::Decided => above_mandate(ws, &d.decided_by, d)?,
+            DecisionStatus::Approved => match &d.signed_by {
+                Some(signer) => {
+                    above_mandate(ws, signer, d).map_err(|_| RuleViolation::SignerLacksMandate {
+                        decision: id.clone(),
+                        category: d.category,
+                        amount: d.amount,
+                    })?
+                }
+                None => {
+                    return Err(RuleViolation::Required {
+                        item: item(),
+                        field: "signed_by",
+                    });
+                }
+            },
+            _ => {}
         }
         return Ok(());
     }
     let from = old.map_or(DecisionStatus::Draft, |o| o.status);
     let to = d.status;
-    if from != to && conflicted.contains(&ItemRef::Decision(id.clone())) {
-        return Err(RuleViolation::OpenConflict {
-            item: ItemRef::Decision(id),
-        });
+    if from != to && conflicted.contains(&item()) {
+        return Err(RuleViolation::OpenConflict { item: item() });
     }
     if let Some(o) = old
         && o.status.is_final()
@@ -810,14 +946,40 @@ fn decision_change(
         }
         return Err(RuleViolation::DecisionFinal { decision: id });
     }
-    if old.is_some_and(|o| !same_content(o, d)) && from != DecisionStatus::Draft {
-        return Err(RuleViolation::DecisionFinal { decision: id });
+    if let Some(o) = old {
+        if from != DecisionStatus::Draft && o.content() != d.content() {
+            return Err(RuleViolation::DecisionFinal { decision: id });
+        }
+        if o.superseded_by != d.superseded_by {
+            return Err(RuleViolation::Supersede {
+                decision: id,
+                reason: "only a final decision can be superseded",
+            });
+        }
+        if o.created_at != d.created_at {
+            return Err(invalid(&item(), "created_at", "cannot change"));
+        }
     }
-    if old.is_some_and(|o| o.superseded_by != d.superseded_by) {
-        return Err(RuleViolation::Supersede {
-            decision: id,
-            reason: "only a final decision can be superseded",
-        });
+    // Who prepared a decision is set when it is drafted, and becomes whoever decides it or
+    // asks for the second signature.
+    let decider_fixed = match (from, to) {
+        (DecisionStatus::Draft, DecisionStatus::Decided | DecisionStatus::AwaitingSignature) => {
+            false
+        }
+        (DecisionStatus::Draft, DecisionStatus::Draft) => old.is_some(),
+        _ => true,
+    };
+    let decider_ok = if decider_fixed {
+        old.is_none_or(|o| o.decided_by == d.decided_by)
+    } else {
+        d.decided_by == *author
+    };
+    if !decider_ok || (old.is_none() && d.decided_by != *author) {
+        return Err(invalid(
+            &item(),
+            "decided_by",
+            "must be the member who prepares, decides or asks for the signature",
+        ));
     }
     let transition = || RuleViolation::DecisionStatus {
         decision: id.clone(),
@@ -825,42 +987,8 @@ fn decision_change(
         to,
     };
     match (from, to) {
-        (DecisionStatus::Draft, DecisionStatus::Draft) => {
-            if old.is_none_or(|o| o.decided_by != d.decided_by) && d.decided_by != *author {
-                return Err(invalid(
-                    &ItemRef::Decision(id),
-                    "decided_by",
-                    "must be the member who prepares it",
-                ));
-            }
-        }
-        (DecisionStatus::Draft, DecisionStatus::Decided) => {
-            if d.decided_by != *author {
-                return Err(invalid(
-                    &ItemRef::Decision(id),
-                    "decided_by",
-                    "must be the member who decides",
-                ));
-            }
-            if !mandate_check(ws, author, d.category, d.amount).allows_deciding() {
-                let limit = ws.member(author).and_then(|m| m.mandate.limit(d.category));
-                return Err(RuleViolation::AboveMandate {
-                    decision: id,
-                    category: d.category,
-                    amount: d.amount,
-                    limit,
-                });
-            }
-        }
-        (DecisionStatus::Draft, DecisionStatus::AwaitingSignature) => {
-            if d.decided_by != *author {
-                return Err(invalid(
-                    &ItemRef::Decision(id),
-                    "decided_by",
-                    "must be the member who asks for the signature",
-                ));
-            }
-        }
+        (DecisionStatus::Draft, DecisionStatus::Draft | DecisionStatus::AwaitingSignature) => {}
+        (DecisionStatus::Draft, DecisionStatus::Decided) => above_mandate(ws, author, d)?,
         (DecisionStatus::AwaitingSignature, DecisionStatus::Draft) => {
             if d.decided_by != *author {
                 return Err(transition());
@@ -872,7 +1000,7 @@ fn decision_change(
         ) => {
             if d.signed_by.as_ref() != Some(author) {
                 return Err(invalid(
-                    &ItemRef::Decision(id),
+                    &item(),
                     "signed_by",
                     "must be the member who signs",
                 ));
@@ -880,9 +1008,7 @@ fn decision_change(
             if d.decided_by == *author {
                 return Err(RuleViolation::SameSigner { decision: id });
             }
-            if to == DecisionStatus::Approved
-                && !mandate_check(ws, author, d.category, d.amount).allows_deciding()
-            {
+            if to == DecisionStatus::Approved && above_mandate(ws, author, d).is_err() {
                 return Err(RuleViolation::SignerLacksMandate {
                     decision: id,
                     category: d.category,
@@ -890,7 +1016,10 @@ fn decision_change(
                 });
             }
         }
-        (DecisionStatus::AwaitingSignature, DecisionStatus::AwaitingSignature) => {}
+        // Waiting for a signature, a request is frozen.
+        (DecisionStatus::AwaitingSignature, DecisionStatus::AwaitingSignature) => {
+            return Err(RuleViolation::DecisionFinal { decision: id });
+        }
         _ => return Err(transition()),
     }
     if let Some(target) = &d.supersedes

@@ -373,48 +373,74 @@ fn the_history_tells_who_did_what_and_shows_earlier_states() {
 }
 
 #[test]
-fn resolving_a_conflict_cannot_lift_a_decision_above_its_mandate() {
+fn resolving_a_conflict_keeps_what_was_signed() {
     let t = team();
-    let mut phone = t.case();
-    let d = phone
+    let mut office = t.case();
+    let d = office
         .draft_decision(
             &t.ctx(&t.sanne),
-            decision(ProvisionCategory::HuishoudelijkeHulp, 1_000),
+            decision(ProvisionCategory::Woningaanpassing, 5_000),
         )
         .expect("draft");
-    let mut tablet = replica(&phone);
+    office.request_signature(&t.ctx(&t.sanne), &d).expect("ask");
+    office
+        .withdraw_request(&t.ctx(&t.sanne), &d)
+        .expect("back to draft");
+    let mut tablet = replica(&office);
+    office
+        .request_signature(&t.ctx(&t.sanne), &d)
+        .expect("ask again");
+    office
+        .approve(&t.ctx(&t.lead), &d)
+        .expect("team lead signs for EUR 5,000");
     let tablet_sanne = other_device(&t.sanne);
-    phone
-        .decide(&t.ctx(&t.sanne), &d)
-        .expect("decide within mandate");
     tablet
         .update_draft(
             &t.ctx(&tablet_sanne),
             &d,
-            decision(ProvisionCategory::HuishoudelijkeHulp, 20_000),
+            decision(ProvisionCategory::Woningaanpassing, 40_000),
         )
-        .expect("concurrently edit the draft far above it");
-    sync(&mut phone, &mut tablet);
-    let amount = phone
-        .conflicts()
-        .into_iter()
+        .expect("meanwhile the old draft is edited to EUR 40,000");
+    sync(&mut office, &mut tablet);
+
+    let conflicts = office.conflicts();
+    if office.case().decisions[&d].amount != Money::euros(5_000) {
+        assert!(
+            conflicts.iter().any(|c| c.kind
+                == ConflictKind::Rule(RuleViolation::DecisionFinal {
+                    decision: d.clone()
+                })),
+            "a signed decision shown with another amount than was signed is flagged: {conflicts:?}"
+        );
+    }
+    let amount = conflicts
+        .iter()
         .find(|c| c.field == "amount")
-        .expect("conflict");
+        .expect("amount conflict");
     let ConflictKind::Values(values) = &amount.kind else {
         panic!()
     };
-    let above = values
+    let edited = values
         .iter()
-        .position(|v| v.value == "EUR 20,000")
+        .position(|v| v.value == "EUR 40,000")
         .expect("value");
-    let v = phone.resolve_conflict(&t.ctx(&t.sanne), &amount.id, above);
+    let v = office.resolve_conflict(&t.ctx(&t.lead), &amount.id, edited);
     assert!(
         matches!(
             v,
             Err(keukentafel_core::Error::Rule(
-                RuleViolation::AboveMandate { .. }
+                RuleViolation::DecisionFinal { .. }
             ))
         ),
         "{v:?}"
     );
+    let signed = values
+        .iter()
+        .position(|v| v.value == "EUR 5,000")
+        .expect("value");
+    office
+        .resolve_conflict(&t.ctx(&t.lead), &amount.id, signed)
+        .expect("keep what was signed");
+    assert_eq!(office.case().decisions[&d].amount, Money::euros(5_000));
+    assert!(office.conflicts().is_empty(), "{:?}", office.conflicts());
 }

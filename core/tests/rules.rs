@@ -286,7 +286,7 @@ fn a_conversation_is_recorded_in_the_name_of_its_author() {
         Some(&before),
         &after,
         &BTreeSet::new(),
-        false,
+        None,
     );
     assert!(
         matches!(
@@ -588,7 +588,7 @@ fn the_superseded_link_cannot_be_forged() {
         Some(&before),
         &after,
         &BTreeSet::new(),
-        false,
+        None,
     );
     assert!(matches!(v, Err(RuleViolation::Supersede { .. })), "{v:?}");
 }
@@ -646,7 +646,7 @@ fn records_are_never_deleted() {
         Some(&before),
         &after,
         &BTreeSet::new(),
-        false,
+        None,
     );
     assert_eq!(
         v,
@@ -753,7 +753,7 @@ fn a_progress_note_stays_as_written() {
         Some(&before),
         &after,
         &BTreeSet::new(),
-        false,
+        None,
     );
     assert!(
         matches!(v, Err(RuleViolation::Invalid { field: "note", .. })),
@@ -847,7 +847,7 @@ fn a_zrm_assessment_is_a_snapshot() {
         Some(&before),
         &after,
         &BTreeSet::new(),
-        false,
+        None,
     );
     assert_eq!(v, Err(RuleViolation::AssessmentFinal { assessment: a }));
 }
@@ -1004,7 +1004,7 @@ fn the_rules_hold_on_the_server_side_too() {
         Some(&before),
         &after,
         &BTreeSet::new(),
-        false,
+        None,
     );
     assert!(v.is_err());
     assert!(rules::check_case_state(&after).iter().any(|v| matches!(
@@ -1030,7 +1030,7 @@ fn judge(
         Some(before),
         after,
         &BTreeSet::new(),
-        false,
+        None,
     )
 }
 
@@ -1045,7 +1045,7 @@ fn a_case_is_opened_in_the_name_of_its_author_as_a_melding() {
         None,
         &case,
         &BTreeSet::new(),
-        false,
+        None,
     );
     assert!(
         matches!(
@@ -1065,7 +1065,7 @@ fn a_case_is_opened_in_the_name_of_its_author_as_a_melding() {
         None,
         &case,
         &BTreeSet::new(),
-        false,
+        None,
     );
     assert!(matches!(v, Err(RuleViolation::CaseStatus { .. })), "{v:?}");
 }
@@ -1157,6 +1157,7 @@ fn a_decision_is_decided_and_signed_in_the_name_of_its_author() {
     let x = after.decisions.get_mut(&d).expect("d");
     x.status = DecisionStatus::Decided;
     x.decided_by = t.lead.member.clone();
+    x.sealed = Some(x.content());
     assert!(matches!(
         judge(&t, &t.sanne, &before, &after),
         Err(RuleViolation::Invalid {
@@ -1171,6 +1172,7 @@ fn a_decision_is_decided_and_signed_in_the_name_of_its_author() {
     let x = after.decisions.get_mut(&d).expect("d");
     x.status = DecisionStatus::Approved;
     x.signed_by = Some(t.piet.member.clone());
+    x.sealed = Some(x.content());
     assert!(matches!(
         judge(&t, &t.lead, &before, &after),
         Err(RuleViolation::Invalid {
@@ -1237,6 +1239,7 @@ fn a_correction_in_force_is_linked_both_ways() {
     let mut after = before.clone();
     let x = after.decisions.get_mut(&new).expect("new");
     x.status = DecisionStatus::Decided;
+    x.sealed = Some(x.content());
     assert!(
         matches!(
             judge(&t, &t.sanne, &before, &after),
@@ -1358,4 +1361,180 @@ fn a_workspace_has_named_members_and_sane_budgets() {
         )
         .expect("budget");
     assert_eq!(t.doc.workspace().budgets.len(), 1);
+}
+
+#[test]
+fn a_request_for_signature_keeps_its_requester() {
+    let t = team();
+    let mut doc = t.case();
+    let d = doc
+        .draft_decision(
+            &t.ctx(&t.sanne),
+            decision(ProvisionCategory::Woningaanpassing, 9_000),
+        )
+        .expect("draft");
+    doc.update_draft(
+        &t.ctx(&t.lead),
+        &d,
+        decision(ProvisionCategory::Woningaanpassing, 8_000),
+    )
+    .expect("the lead edits the draft");
+    assert_eq!(
+        doc.case().decisions[&d].decided_by,
+        t.sanne.member,
+        "editing a draft does not take it over"
+    );
+    doc.request_signature(&t.ctx(&t.sanne), &d).expect("ask");
+    let before = doc.case().clone();
+    let mut after = before.clone();
+    after.decisions.get_mut(&d).expect("d").decided_by = t.lead.member.clone();
+    assert!(
+        judge(&t, &t.lead, &before, &after).is_err(),
+        "nobody takes over a request to then sign it"
+    );
+}
+
+#[test]
+fn a_resolution_touches_only_an_item_in_conflict() {
+    let t = team();
+    let mut doc = t.case();
+    let d = doc
+        .draft_decision(
+            &t.ctx(&t.sanne),
+            decision(ProvisionCategory::HuishoudelijkeHulp, 100),
+        )
+        .expect("draft");
+    let before = doc.case().clone();
+    let mut after = before.clone();
+    let x = after.decisions.get_mut(&d).expect("d");
+    x.status = DecisionStatus::Approved;
+    x.signed_by = Some(t.lead.member.clone());
+    let item = ItemRef::Decision(d.clone());
+    let v = rules::check_case_change(
+        &t.workspace,
+        &t.sanne.member,
+        Some(&before),
+        &after,
+        &BTreeSet::new(),
+        Some(&item),
+    );
+    assert!(
+        matches!(
+            v,
+            Err(RuleViolation::Invalid {
+                field: "conflict",
+                ..
+            })
+        ),
+        "no conflict to resolve: {v:?}"
+    );
+    let mut after2 = before.clone();
+    after2.case_number = "anders".into();
+    let v = rules::check_case_change(
+        &t.workspace,
+        &t.sanne.member,
+        Some(&before),
+        &after2,
+        &BTreeSet::from([item.clone()]),
+        Some(&item),
+    );
+    assert!(
+        matches!(
+            v,
+            Err(RuleViolation::Invalid {
+                field: "conflict",
+                ..
+            })
+        ),
+        "only the item in conflict: {v:?}"
+    );
+}
+
+#[test]
+fn nested_records_are_never_deleted() {
+    let t = team();
+    let mut doc = t.case();
+    let ctx = t.ctx(&t.sanne);
+    let conv = doc
+        .record_conversation(&ctx, conversation())
+        .expect("record");
+    doc.add_agreement(
+        &ctx,
+        &conv,
+        NewAgreement {
+            what: "bellen".into(),
+            who: "wijkteam".into(),
+            due: None,
+        },
+    )
+    .expect("agreement");
+    let before = doc.case().clone();
+    let mut after = before.clone();
+    after.household.clear();
+    assert!(matches!(
+        judge(&t, &t.sanne, &before, &after),
+        Err(RuleViolation::Removed {
+            item: ItemRef::Person(_)
+        })
+    ));
+    let mut after = before.clone();
+    after
+        .conversations
+        .get_mut(&conv)
+        .expect("c")
+        .agreements
+        .clear();
+    assert!(matches!(
+        judge(&t, &t.sanne, &before, &after),
+        Err(RuleViolation::Removed {
+            item: ItemRef::Agreement(..)
+        })
+    ));
+}
+
+#[test]
+fn a_raised_knelpunt_stays_as_raised_and_article_numbers_are_not_dates() {
+    let t = team();
+    let mut doc = t.case();
+    let s = doc
+        .raise_signal(
+            &t.ctx(&t.sanne),
+            NewKnelpuntSignal {
+                blocking_rule: "Wmo 2015 art. 2.3.5".into(),
+                category: KnelpuntCategory::Regelgeving,
+                description: "Termijn van 2 weken is te kort.".into(),
+            },
+        )
+        .expect("an article number is not a date");
+    let before = doc.case().clone();
+    let mut after = before.clone();
+    after.signals.get_mut(&s).expect("s").description = "Anders.".into();
+    assert!(matches!(
+        judge(&t, &t.sanne, &before, &after),
+        Err(RuleViolation::Invalid {
+            field: "description",
+            ..
+        })
+    ));
+}
+
+#[test]
+fn a_case_closes_after_its_melding() {
+    let t = team();
+    let mut doc = t.case();
+    let v = refused(doc.close(
+        &t.ctx(&t.sanne),
+        date!(2026 - 10 - 01),
+        ClosureReason::Refused,
+    ));
+    assert!(
+        matches!(
+            v,
+            RuleViolation::Invalid {
+                field: "closed_on",
+                ..
+            }
+        ),
+        "{v:?}"
+    );
 }

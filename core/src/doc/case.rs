@@ -154,7 +154,7 @@ impl CaseDoc {
                     None,
                     &after,
                     &BTreeSet::new(),
-                    false,
+                    None,
                 )?;
                 Ok((after, conflicts))
             },
@@ -282,7 +282,7 @@ impl CaseDoc {
         &mut self,
         ctx: &Context<'_>,
         summary: String,
-        resolving: bool,
+        resolving: Option<&ItemRef>,
         f: impl FnOnce(&mut Writer<'_, Transaction<'_>>, &Case) -> Result<T>,
     ) -> Result<T> {
         let CaseDoc {
@@ -327,13 +327,13 @@ impl CaseDoc {
     /// Moves the case to `status` (one step forward; closing goes through [`CaseDoc::close`]).
     pub fn set_status(&mut self, ctx: &Context<'_>, status: CaseStatus) -> Result<()> {
         let summary = format!("status {} → {}", self.state.status, status);
-        self.edit(ctx, summary, false, |w, _| w.enum_(&ROOT, "status", status))
+        self.edit(ctx, summary, None, |w, _| w.enum_(&ROOT, "status", status))
     }
 
     /// Closes the case on `date` for `reason`, which sets how long its file is kept.
     pub fn close(&mut self, ctx: &Context<'_>, date: Date, reason: ClosureReason) -> Result<()> {
         let summary = format!("case closed: {reason}");
-        self.edit(ctx, summary, false, |w, _| {
+        self.edit(ctx, summary, None, |w, _| {
             w.enum_(&ROOT, "status", CaseStatus::Afgesloten)?;
             w.date(&ROOT, "closed_on", date)?;
             w.enum_(&ROOT, "closure_reason", reason)
@@ -342,7 +342,7 @@ impl CaseDoc {
 
     /// Records the day of the aanvraag; the beschikking deadline runs from it.
     pub fn set_aanvraag_date(&mut self, ctx: &Context<'_>, date: Date) -> Result<()> {
-        self.edit(ctx, format!("aanvraag received {date}"), false, |w, _| {
+        self.edit(ctx, format!("aanvraag received {date}"), None, |w, _| {
             w.date(&ROOT, "aanvraag_date", date)
         })
     }
@@ -350,7 +350,7 @@ impl CaseDoc {
     /// Assigns a practitioner.
     pub fn assign(&mut self, ctx: &Context<'_>, member: &MemberId) -> Result<()> {
         let summary = format!("{} assigned", member.short());
-        self.edit(ctx, summary, false, |w, _| {
+        self.edit(ctx, summary, None, |w, _| {
             w.set_add(&ROOT, "assigned", member.as_str())
         })
     }
@@ -358,7 +358,7 @@ impl CaseDoc {
     /// Removes a practitioner from the case.
     pub fn unassign(&mut self, ctx: &Context<'_>, member: &MemberId) -> Result<()> {
         let summary = format!("{} unassigned", member.short());
-        self.edit(ctx, summary, false, |w, _| {
+        self.edit(ctx, summary, None, |w, _| {
             w.set_remove(&ROOT, "assigned", member.as_str())
         })
     }
@@ -371,7 +371,7 @@ impl CaseDoc {
     ) -> Result<PersonId> {
         let id = PersonId::random();
         let summary = format!("household member {} added ({})", id.short(), person.role);
-        self.edit(ctx, summary, false, |w, _| {
+        self.edit(ctx, summary, None, |w, _| {
             let household = w.ensure_map(&ROOT, "household")?;
             write_person(w, &household, &id, &person)?;
             Ok(id.clone())
@@ -386,7 +386,7 @@ impl CaseDoc {
     ) -> Result<ConversationId> {
         let id = ConversationId::random();
         let summary = format!("conversation {} recorded ({})", id.short(), new.date);
-        self.edit(ctx, summary, false, |w, _| {
+        self.edit(ctx, summary, None, |w, _| {
             let all = child(w.tx, &["conversations"])?;
             let c = w.map(&all, id.as_str())?;
             w.date(&c, "date", new.date)?;
@@ -425,7 +425,7 @@ impl CaseDoc {
     ) -> Result<()> {
         let summary = format!("notes of conversation {} edited", conversation.short());
         let item = ItemRef::Conversation(conversation.clone());
-        self.edit(ctx, summary, false, |w, case| {
+        self.edit(ctx, summary, None, |w, case| {
             let current = case
                 .conversations
                 .get(conversation)
@@ -467,7 +467,7 @@ impl CaseDoc {
             id.short(),
             conversation.short()
         );
-        self.edit(ctx, summary, false, |w, _| {
+        self.edit(ctx, summary, None, |w, _| {
             let agreements = child(
                 w.tx,
                 &["conversations", conversation.as_str(), "agreements"],
@@ -490,7 +490,7 @@ impl CaseDoc {
             agreement.short(),
             if done { "done" } else { "reopened" }
         );
-        self.edit(ctx, summary, false, |w, _| {
+        self.edit(ctx, summary, None, |w, _| {
             let a = child(
                 w.tx,
                 &[
@@ -513,7 +513,7 @@ impl CaseDoc {
             new.amount,
             new.category
         );
-        self.edit(ctx, summary, false, |w, _| {
+        self.edit(ctx, summary, None, |w, _| {
             let all = child(w.tx, &["decisions"])?;
             let d = w.map(&all, id.as_str())?;
             write_decision(w, &d, &new)?;
@@ -540,10 +540,9 @@ impl CaseDoc {
             content.amount,
             content.category
         );
-        self.edit(ctx, summary, false, |w, _| {
+        self.edit(ctx, summary, None, |w, _| {
             let d = child(w.tx, &["decisions", id.as_str()])?;
-            write_decision(w, &d, &content)?;
-            w.str(&d, "decided_by", ctx.author.member.as_str())
+            write_decision(w, &d, &content)
         })
     }
 
@@ -569,10 +568,15 @@ impl CaseDoc {
             d.category
         );
         let supersedes = d.supersedes.clone();
-        self.edit(ctx, summary, false, |w, _| {
+        let content = d.content();
+        self.edit(ctx, summary, None, |w, _| {
             let obj = child(w.tx, &["decisions", id.as_str()])?;
             for key in DECISION_CONTENT {
                 w.reassert(&obj, key)?;
+            }
+            if to.is_final() {
+                let seal = w.map(&obj, "sealed")?;
+                write_decision(w, &seal, &content)?;
             }
             w.enum_(&obj, "status", to)?;
             f(w, &obj)?;
@@ -643,7 +647,7 @@ impl CaseDoc {
     pub fn add_goal(&mut self, ctx: &Context<'_>, new: NewGoal) -> Result<GoalId> {
         let id = GoalId::random();
         let summary = format!("goal {} added to the {}", id.short(), new.plan);
-        self.edit(ctx, summary, false, |w, _| {
+        self.edit(ctx, summary, None, |w, _| {
             let all = child(w.tx, &["goals"])?;
             let g = w.map(&all, id.as_str())?;
             w.enum_(&g, "plan", new.plan)?;
@@ -663,7 +667,7 @@ impl CaseDoc {
         status: GoalStatus,
     ) -> Result<()> {
         let summary = format!("goal {} {status}", goal.short());
-        self.edit(ctx, summary, false, |w, _| {
+        self.edit(ctx, summary, None, |w, _| {
             let g = child(w.tx, &["goals", goal.as_str()])?;
             w.enum_(&g, "status", status)
         })
@@ -679,7 +683,7 @@ impl CaseDoc {
     ) -> Result<ProgressId> {
         let id = ProgressId::random();
         let summary = format!("progress noted on goal {}", goal.short());
-        self.edit(ctx, summary, false, |w, _| {
+        self.edit(ctx, summary, None, |w, _| {
             let progress = child(w.tx, &["goals", goal.as_str(), "progress"])?;
             let p = w.map(&progress, id.as_str())?;
             w.date(&p, "date", date)?;
@@ -702,7 +706,7 @@ impl CaseDoc {
             new.version.as_str(),
             new.date
         );
-        self.edit(ctx, summary, false, |w, _| {
+        self.edit(ctx, summary, None, |w, _| {
             let all = child(w.tx, &["assessments"])?;
             let a = w.map(&all, id.as_str())?;
             w.enum_(&a, "version", new.version)?;
@@ -720,7 +724,7 @@ impl CaseDoc {
     pub fn raise_signal(&mut self, ctx: &Context<'_>, new: NewKnelpuntSignal) -> Result<SignalId> {
         let id = SignalId::random();
         let summary = format!("knelpunt {} raised: {}", id.short(), new.category);
-        self.edit(ctx, summary, false, |w, _| {
+        self.edit(ctx, summary, None, |w, _| {
             let all = child(w.tx, &["signals"])?;
             let s = w.map(&all, id.as_str())?;
             w.str(&s, "blocking_rule", &new.blocking_rule)?;
@@ -758,7 +762,7 @@ impl CaseDoc {
             raw.item,
             conflict::field_label(&raw)
         );
-        self.edit(ctx, summary, true, |w, _| {
+        self.edit(ctx, summary, Some(&raw.item), |w, _| {
             w.tx.put(&raw.obj, raw.key.as_str(), chosen)?;
             Ok(())
         })

@@ -102,10 +102,30 @@ pub struct Decision {
     pub superseded_by: Option<DecisionId>,
     /// When it was drafted.
     pub created_at: Timestamp,
+    /// The content as it stood when the decision became final: what was decided, signed or
+    /// rejected. `None` before that.
+    pub sealed: Option<NewDecision>,
 }
 
-/// Input for a new decision (as a draft).
-#[derive(Clone, Debug, PartialEq, Eq)]
+impl Decision {
+    /// The decision's content (what a signature is given on).
+    pub fn content(&self) -> NewDecision {
+        NewDecision {
+            provision: self.provision.clone(),
+            category: self.category,
+            period: self.period,
+            amount: self.amount,
+            legal_ground: self.legal_ground.clone(),
+            motivation: self.motivation.clone(),
+            deviation: self.deviation.clone(),
+            supersedes: self.supersedes.clone(),
+        }
+    }
+}
+
+/// A decision's content: the input for a new decision (as a draft), and what is sealed
+/// when it becomes final.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NewDecision {
     /// What is provided, in words.
     pub provision: String,
@@ -125,30 +145,53 @@ pub struct NewDecision {
     pub supersedes: Option<DecisionId>,
 }
 
+fn read_content<D: ReadDoc + ?Sized>(
+    r: &mut Reader<'_, D>,
+    obj: &ObjId,
+    item: &ItemRef,
+) -> Result<NewDecision> {
+    Ok(NewDecision {
+        provision: r.str(obj, "provision", item)?,
+        category: r.enum_(obj, "category", item)?,
+        period: Period {
+            start: r.date(obj, "start", item)?,
+            end: r.date(obj, "end", item)?,
+        },
+        amount: Money(r.i64(obj, "amount", item)?),
+        legal_ground: r.str(obj, "legal_ground", item)?,
+        motivation: r.str(obj, "motivation", item)?,
+        deviation: r.opt_str(obj, "deviation", item)?,
+        supersedes: r.opt_id(obj, "supersedes", item)?,
+    })
+}
+
 pub(super) fn read_decision<D: ReadDoc + ?Sized>(
     r: &mut Reader<'_, D>,
     id: DecisionId,
     obj: &ObjId,
 ) -> Result<Decision> {
     let item = ItemRef::Decision(id.clone());
+    let content = read_content(r, obj, &item)?;
+    let sealed = match r.object(obj, "sealed", automerge::ObjType::Map)? {
+        Some(seal) => Some(read_content(r, &seal, &item)?),
+        None => None,
+    };
     Ok(Decision {
-        provision: r.str(obj, "provision", &item)?,
-        category: r.enum_(obj, "category", &item)?,
-        period: Period {
-            start: r.date(obj, "start", &item)?,
-            end: r.date(obj, "end", &item)?,
-        },
-        amount: Money(r.i64(obj, "amount", &item)?),
-        legal_ground: r.str(obj, "legal_ground", &item)?,
-        motivation: r.str(obj, "motivation", &item)?,
-        deviation: r.opt_str(obj, "deviation", &item)?,
+        provision: content.provision,
+        category: content.category,
+        period: content.period,
+        amount: content.amount,
+        legal_ground: content.legal_ground,
+        motivation: content.motivation,
+        deviation: content.deviation,
+        supersedes: content.supersedes,
         decided_by: r.id(obj, "decided_by", &item)?,
         status: r.enum_(obj, "status", &item)?,
         signed_by: r.opt_id(obj, "signed_by", &item)?,
         rejection_reason: r.opt_str(obj, "rejection_reason", &item)?,
-        supersedes: r.opt_id(obj, "supersedes", &item)?,
         superseded_by: r.opt_id(obj, "superseded_by", &item)?,
         created_at: Timestamp(r.i64(obj, "created_at", &item)?),
+        sealed,
         id,
     })
 }

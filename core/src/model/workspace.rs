@@ -45,11 +45,6 @@ impl Mandate {
     pub fn limit(&self, category: ProvisionCategory) -> Option<Money> {
         self.limits.get(&category).copied()
     }
-
-    /// Whether a decision of this amount in this category is within the mandate.
-    pub fn covers(&self, category: ProvisionCategory, amount: Money) -> bool {
-        self.limit(category).is_some_and(|limit| amount <= limit)
-    }
 }
 
 /// A member of the team.
