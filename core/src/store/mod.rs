@@ -20,7 +20,7 @@ use serde::Serialize;
 use time::Date;
 
 use crate::am::{format_date, parse_date};
-use crate::change::{ChangeRef, LocalChange};
+use crate::change::ChangeRef;
 use crate::conflict::Conflict;
 use crate::context::{Author, Context};
 use crate::doc::{CaseDoc, WorkspaceDoc};
@@ -28,7 +28,7 @@ use crate::error::{Error, Result};
 use crate::history::HistoryEntry;
 use crate::ids::{CaseId, DecisionId, DeviceId, MemberId, WorkspaceId};
 use crate::model::{
-    Case, CaseStatus, Money, NewCase, NewMember, ProvisionCategory, Timestamp, Workspace,
+    Case, CaseStatus, Money, NewCase, NewMember, ProvisionCategory, Role, Timestamp, Workspace,
 };
 use crate::rules::{self, MandateCheck};
 use crate::untrusted::Limits;
@@ -205,9 +205,7 @@ impl DeviceStore {
             limits: Limits::default(),
         };
         if let Some(ws) = meta(&store.conn, "workspace_id")? {
-            let bytes = store.load_bytes(&ws)?;
-            store.workspace = Some(WorkspaceDoc::load(&bytes)?);
-            store.replay_workspace(&ws)?;
+            store.workspace = Some(store.load_workspace(&ws)?);
         }
         Ok(store)
     }
@@ -308,14 +306,40 @@ impl DeviceStore {
     ) -> Result<T> {
         let author = self.author()?;
         let doc = self.workspace.as_mut().ok_or(Error::NoWorkspace)?;
-        let out = f(doc, &author, Timestamp::now());
-        let changes = doc.take_changes();
+        let result = f(doc, &author, Timestamp::now()).and_then(|out| {
+            let changes: Vec<Vec<u8>> = doc.take_changes().into_iter().map(|c| c.bytes).collect();
+            let id = doc.workspace().id.clone();
+            let snapshot = || doc.save();
+            let tx = self.conn.transaction()?;
+            append_in(&tx, id.as_str(), &changes, snapshot)?;
+            tx.commit()?;
+            Ok(out)
+        });
+        if result.is_err() {
+            // Nothing of a failed edit is kept: back to what the disk holds.
+            self.reload_workspace()?;
+        }
+        result
+    }
+
+    /// Applies workspace changes from elsewhere (members, mandates, budgets changed at the
+    /// office). Untrusted: checked and quarantined; durable when this returns.
+    pub fn apply_remote_workspace_changes(&mut self, bytes: &[u8]) -> Result<bool> {
+        let doc = self.workspace.as_mut().ok_or(Error::NoWorkspace)?;
+        if !doc.apply_remote(bytes, &self.limits)? {
+            return Ok(false);
+        }
         let id = doc.workspace().id.clone();
-        if let Err(e) = self.append(id.as_str(), &changes, None) {
+        let snapshot = || doc.save();
+        let persisted = self.conn.transaction().map_err(Error::from).and_then(|tx| {
+            append_in(&tx, id.as_str(), &[bytes], snapshot)?;
+            Ok(tx.commit()?)
+        });
+        if let Err(e) = persisted {
             self.reload_workspace()?;
             return Err(e);
         }
-        out
+        Ok(true)
     }
 
     /// Whether a decision of `amount` in `category` is within the signed-in member's mandate:
@@ -375,20 +399,19 @@ impl DeviceStore {
             author: &author,
             now: Timestamp::now(),
         };
-        let out = f(doc, &ctx);
-        let changes = doc.take_changes();
-        if changes.is_empty() {
-            return out;
-        }
-        let case = doc.case().clone();
-        let conflicts = doc.conflicts();
-        let persisted = self.append(id.as_str(), &changes, Some((&case, &conflicts)));
-        if let Err(e) = persisted {
-            // The document in memory is ahead of the disk: drop it, the disk is the truth.
+        let result = f(doc, &ctx).and_then(|out| {
+            let changes: Vec<Vec<u8>> = doc.take_changes().into_iter().map(|c| c.bytes).collect();
+            if !changes.is_empty() {
+                persist_case(&mut self.conn, doc, &changes)?;
+            }
+            Ok(out)
+        });
+        if result.is_err() {
+            // An operation of `f` may have succeeded before a later one failed: the
+            // document in memory is then ahead of the disk. The disk is the truth.
             self.cases.remove(id);
-            return Err(e);
         }
-        out
+        result
     }
 
     /// The case as it stands now. Logged as a read.
@@ -403,9 +426,10 @@ impl DeviceStore {
             .clone())
     }
 
-    /// Open conflicts of a case.
+    /// Open conflicts of a case. Logged as a read: the values are case contents.
     pub fn conflicts(&mut self, id: &CaseId) -> Result<Vec<Conflict>> {
         self.ensure_loaded(id)?;
+        self.log(id, AccessAction::Read)?;
         Ok(self.cases.get(id).ok_or_else(|| not_found(id))?.conflicts())
     }
 
@@ -458,20 +482,17 @@ impl DeviceStore {
     pub fn apply_remote_changes(&mut self, id: &CaseId, bytes: &[u8]) -> Result<bool> {
         self.ensure_loaded(id)?;
         let doc = self.cases.get_mut(id).ok_or_else(|| not_found(id))?;
-        if !doc.apply_remote(bytes, &self.limits)? {
-            return Ok(false);
-        }
-        let case = doc.case().clone();
-        let conflicts = doc.conflicts();
-        let tx = self.conn.transaction()?;
-        let result = append_in(&tx, id.as_str(), &[bytes], doc)
-            .and_then(|()| project(&tx, &case, &conflicts))
-            .and_then(|()| Ok(tx.commit()?));
-        if let Err(e) = result {
+        let result = doc.apply_remote(bytes, &self.limits).and_then(|changed| {
+            if changed {
+                persist_case(&mut self.conn, doc, &[bytes]).map(|()| true)
+            } else {
+                Ok(false)
+            }
+        });
+        if result.is_err() {
             self.cases.remove(id);
-            return Err(e);
         }
-        Ok(true)
+        result
     }
 
     /// Cases from the projection, soonest deadline first. Loads no document.
@@ -533,14 +554,18 @@ impl DeviceStore {
     }
 
     /// Decisions waiting for a second signature that the signed-in member may give: their
-    /// mandate covers it and they did not ask for it themselves.
+    /// mandate covers it, they did not ask for it themselves, and they may work the case
+    /// (assigned to it, or team lead).
     pub fn awaiting_my_signature(&self) -> Result<Vec<PendingSignature>> {
         let me = self.author()?.member;
         let ws = self.workspace()?;
+        let team_lead = ws.member(&me).is_some_and(|m| m.role == Role::TeamLead);
         let mut stmt = self.conn.prepare_cached(
-            "SELECT decision_id, case_id, category, amount_cents, decided_by FROM pending_signatures ORDER BY created_at",
+            "SELECT p.decision_id, p.case_id, p.category, p.amount_cents, p.decided_by FROM pending_signatures p
+             WHERE ?1 OR EXISTS (SELECT 1 FROM case_assignees a WHERE a.case_id = p.case_id AND a.member_id = ?2)
+             ORDER BY p.created_at",
         )?;
-        let rows = stmt.query_map([], |r| {
+        let rows = stmt.query_map(params![team_lead, me.as_str()], |r| {
             Ok((
                 r.get::<_, String>(0)?,
                 r.get::<_, String>(1)?,
@@ -700,12 +725,19 @@ impl DeviceStore {
             })
     }
 
-    fn pending_changes(&self, doc_id: &str) -> Result<Vec<Vec<u8>>> {
+    /// The changes appended since the last compaction, concatenated: Automerge takes them
+    /// as one batch, so the document is copied once, not once per change.
+    fn pending_changes(&self, doc_id: &str) -> Result<Vec<u8>> {
         let mut stmt = self
             .conn
             .prepare_cached("SELECT data FROM changes WHERE doc_id = ?1 ORDER BY seq")?;
-        let rows = stmt.query_map([doc_id], |r| r.get(0))?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+        let mut rows = stmt.query([doc_id])?;
+        let mut all = Vec::new();
+        while let Some(row) = rows.next()? {
+            let blob: Vec<u8> = row.get(0)?;
+            all.extend_from_slice(&blob);
+        }
+        Ok(all)
     }
 
     fn ensure_loaded(&mut self, id: &CaseId) -> Result<()> {
@@ -714,82 +746,60 @@ impl DeviceStore {
         }
         let snapshot = self.load_bytes(id.as_str()).map_err(|_| not_found(id))?;
         let mut doc = CaseDoc::load_with_limits(&snapshot, &self.limits)?;
-        for change in self.pending_changes(id.as_str())? {
-            doc.apply_remote(&change, &self.limits)?;
+        let pending = self.pending_changes(id.as_str())?;
+        if !pending.is_empty() {
+            doc.apply_remote(&pending, &self.replay_limits())?;
         }
         self.cases.insert(id.clone(), doc);
         Ok(())
     }
 
-    fn replay_workspace(&mut self, id: &str) -> Result<()> {
-        let pending = self.pending_changes(id)?;
-        let doc = self.workspace.as_mut().ok_or(Error::NoWorkspace)?;
-        for change in pending {
-            doc.apply_remote(&change, &self.limits)?;
+    /// What this store itself appended is bounded by compaction, not by the limit for one
+    /// batch from elsewhere.
+    fn replay_limits(&self) -> Limits {
+        Limits {
+            max_changes_bytes: self.limits.max_document_bytes,
+            ..self.limits.clone()
         }
-        Ok(())
+    }
+
+    fn load_workspace(&self, id: &str) -> Result<WorkspaceDoc> {
+        let mut doc = WorkspaceDoc::load(&self.load_bytes(id)?)?;
+        let pending = self.pending_changes(id)?;
+        if !pending.is_empty() {
+            doc.apply_remote(&pending, &self.replay_limits())?;
+        }
+        Ok(doc)
     }
 
     fn reload_workspace(&mut self) -> Result<()> {
+        self.workspace = None;
         let id = meta(&self.conn, "workspace_id")?.ok_or(Error::NoWorkspace)?;
-        let bytes = self.load_bytes(&id)?;
-        self.workspace = Some(WorkspaceDoc::load(&bytes)?);
-        self.replay_workspace(&id)
-    }
-
-    /// Appends changes of a document in one durable transaction, with its projection when
-    /// it is a case, compacting when due.
-    fn append(
-        &mut self,
-        doc_id: &str,
-        changes: &[LocalChange],
-        case: Option<(&Case, &[Conflict])>,
-    ) -> Result<()> {
-        let changes: Vec<&[u8]> = changes.iter().map(|c| c.bytes.as_slice()).collect();
-        let changes = changes.as_slice();
-        let tx = self.conn.transaction()?;
-        match case {
-            Some((c, conflicts)) => {
-                let doc = self.cases.get(&c.id).ok_or_else(|| not_found(&c.id))?;
-                append_in(&tx, doc_id, changes, doc)?;
-                project(&tx, c, conflicts)?;
-            }
-            None => {
-                let doc = self.workspace.as_ref().ok_or(Error::NoWorkspace)?;
-                append_in(&tx, doc_id, changes, doc)?;
-            }
-        }
-        tx.commit()?;
+        self.workspace = Some(self.load_workspace(&id)?);
         Ok(())
     }
 }
 
-/// Something that can be saved whole, for compaction.
-trait Snapshot {
-    fn snapshot(&self) -> Vec<u8>;
-}
-
-impl Snapshot for CaseDoc {
-    fn snapshot(&self) -> Vec<u8> {
-        self.save()
-    }
-}
-
-impl Snapshot for WorkspaceDoc {
-    fn snapshot(&self) -> Vec<u8> {
-        self.save()
-    }
+/// Appends a case's changes in one durable transaction, with its projection, compacting
+/// when due.
+fn persist_case(conn: &mut Connection, doc: &CaseDoc, changes: &[impl AsRef<[u8]>]) -> Result<()> {
+    let tx = conn.transaction()?;
+    append_in(&tx, doc.id().as_str(), changes, || doc.save())?;
+    project(&tx, doc.case(), &doc.conflicts())?;
+    tx.commit()?;
+    Ok(())
 }
 
 fn append_in(
     tx: &Transaction<'_>,
     doc_id: &str,
-    changes: &[&[u8]],
-    doc: &impl Snapshot,
+    changes: &[impl AsRef<[u8]>],
+    snapshot: impl FnOnce() -> Vec<u8>,
 ) -> Result<()> {
     let mut insert = tx.prepare_cached("INSERT INTO changes (doc_id, data) VALUES (?1, ?2)")?;
     let mut bytes = 0i64;
     for c in changes {
+        let c = c.as_ref();
         insert.execute(params![doc_id, c])?;
         bytes = bytes.saturating_add(i64::try_from(c.len()).unwrap_or(i64::MAX));
     }
@@ -800,7 +810,7 @@ fn append_in(
         |r| Ok((r.get(0)?, r.get(1)?)),
     )?;
     if pending >= COMPACT_AFTER_CHANGES || pending_bytes >= COMPACT_AFTER_BYTES {
-        replace_snapshot(tx, doc_id, &doc.snapshot())?;
+        replace_snapshot(tx, doc_id, &snapshot())?;
     }
     Ok(())
 }
