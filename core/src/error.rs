@@ -83,6 +83,13 @@ pub enum Error {
         what: &'static str,
     },
 
+    /// The operating system could not provide what was needed (e.g. secure randomness).
+    #[error("platform failure: {what}")]
+    Platform {
+        /// What failed.
+        what: &'static str,
+    },
+
     /// Automerge refused an operation. Indicates a bug in the core; nothing was written.
     #[error("document error: {0}")]
     Document(#[from] automerge::AutomergeError),

@@ -298,3 +298,25 @@ proptest! {
         case.take_changes();
     }
 }
+
+#[test]
+fn many_chunks_each_within_the_row_limit_are_bounded_together() {
+    let limits = Limits {
+        max_rows: 1_000,
+        max_total_rows: 1_500,
+        ..Limits::default()
+    };
+    let one = document(&[(0x01, run(1_000, 0))], &[]);
+    let mut batch = one.clone();
+    batch.extend_from_slice(&one);
+    let r = CaseDoc::load_with_limits(&batch, &limits);
+    assert!(
+        matches!(&r, Err(Error::Untrusted(UntrustedInput::Malformed { reason, .. })) if reason == "too many rows"),
+        "{r:?}"
+    );
+    let r = CaseDoc::load_with_limits(&one, &limits);
+    assert!(
+        !matches!(&r, Err(Error::Untrusted(UntrustedInput::Malformed { reason, .. })) if reason == "too many rows"),
+        "{r:?}"
+    );
+}

@@ -1538,3 +1538,63 @@ fn a_case_closes_after_its_melding() {
         "{v:?}"
     );
 }
+
+#[test]
+fn a_member_is_added_once() {
+    let mut t = team();
+    let sanne = t.sanne.member.clone();
+    let v = refused(t.doc.add_member(
+        &t.lead,
+        T0,
+        &sanne,
+        NewMember {
+            display_name: "Sanne 2".into(),
+            role: Role::TeamLead,
+            mandate: Mandate::default(),
+        },
+    ));
+    assert!(
+        matches!(v, RuleViolation::Invalid { field: "id", .. }),
+        "{v:?}"
+    );
+    assert_eq!(t.doc.workspace().members[&sanne].role, Role::Practitioner);
+}
+
+#[test]
+fn mandates_changed_by_two_managers_offline_both_count() {
+    let mut t = team();
+    let mut other = keukentafel_core::WorkspaceDoc::load(&t.doc.save()).expect("replica");
+    let sanne = t.sanne.member.clone();
+    let base = t.workspace.members[&sanne].mandate.clone();
+    t.doc
+        .set_mandate(
+            &t.lead,
+            T0,
+            &sanne,
+            &base
+                .clone()
+                .with(ProvisionCategory::Vervoer, Money::euros(300)),
+        )
+        .expect("lead");
+    other
+        .set_mandate(
+            &t.admin,
+            T0,
+            &sanne,
+            &base.with(ProvisionCategory::Begeleiding, Money::euros(700)),
+        )
+        .expect("admin");
+    t.doc
+        .apply_remote(&other.save(), &keukentafel_core::Limits::default())
+        .expect("merge");
+    let mandate = &t.doc.workspace().members[&sanne].mandate;
+    assert_eq!(
+        mandate.limit(ProvisionCategory::Vervoer),
+        Some(Money::euros(300))
+    );
+    assert_eq!(
+        mandate.limit(ProvisionCategory::Begeleiding),
+        Some(Money::euros(700))
+    );
+    assert!(!t.doc.has_conflicts());
+}

@@ -419,13 +419,19 @@ fn a_case_of_another_workspace_is_refused() {
 fn an_edit_that_fails_half_way_keeps_nothing() {
     let dir = tempfile::tempdir().expect("dir");
     let (_, mut phone, _) = team_stores(dir.path());
-    let case = phone.create_case(new_case("2026-1", date!(2026 - 11 - 02))).expect("case");
+    let case = phone
+        .create_case(new_case("2026-1", date!(2026 - 11 - 02)))
+        .expect("case");
     let r = phone.edit_case(&case, |doc, ctx| {
         doc.set_status(ctx, CaseStatus::Onderzoek)?;
         doc.set_status(ctx, CaseStatus::Melding)
     });
     assert!(matches!(r, Err(Error::Rule(_))), "{r:?}");
-    assert_eq!(phone.case(&case).expect("case").status, CaseStatus::Melding, "the first step is not kept either");
+    assert_eq!(
+        phone.case(&case).expect("case").status,
+        CaseStatus::Melding,
+        "the first step is not kept either"
+    );
     assert_eq!(phone.history(&case).expect("history").len(), 1);
     drop(phone);
     let mut phone = DeviceStore::open(&dir.path().join("sanne.db"), &key(2)).expect("reopen");
@@ -436,17 +442,44 @@ fn an_edit_that_fails_half_way_keeps_nothing() {
 fn workspace_changes_from_the_office_reach_the_device() {
     let dir = tempfile::tempdir().expect("dir");
     let (mut lead, mut phone, sanne) = team_stores(dir.path());
-    assert!(!phone.mandate_check(ProvisionCategory::Woningaanpassing, Money::euros(5_000)).expect("check").allows_deciding());
+    assert!(
+        !phone
+            .mandate_check(ProvisionCategory::Woningaanpassing, Money::euros(5_000))
+            .expect("check")
+            .allows_deciding()
+    );
     lead.edit_workspace(|ws, a, now| {
-        ws.set_mandate(a, now, &sanne, &Mandate::default().with(ProvisionCategory::Woningaanpassing, Money::euros(10_000)))
+        ws.set_mandate(
+            a,
+            now,
+            &sanne,
+            &Mandate::default().with(ProvisionCategory::Woningaanpassing, Money::euros(10_000)),
+        )
     })
     .expect("raise Sanne's mandate");
-    assert!(phone.apply_remote_workspace_changes(&lead.export_workspace().expect("export")).expect("apply"));
-    assert!(phone.mandate_check(ProvisionCategory::Woningaanpassing, Money::euros(5_000)).expect("check").allows_deciding());
+    assert!(
+        phone
+            .apply_remote_workspace_changes(&lead.export_workspace().expect("export"))
+            .expect("apply")
+    );
+    assert!(
+        phone
+            .mandate_check(ProvisionCategory::Woningaanpassing, Money::euros(5_000))
+            .expect("check")
+            .allows_deciding()
+    );
     drop(phone);
     let mut phone = DeviceStore::open(&dir.path().join("sanne.db"), &key(2)).expect("reopen");
-    assert!(phone.mandate_check(ProvisionCategory::Woningaanpassing, Money::euros(5_000)).expect("check").allows_deciding());
-    assert!(matches!(phone.apply_remote_workspace_changes(b"nonsense"), Err(Error::Untrusted(_))));
+    assert!(
+        phone
+            .mandate_check(ProvisionCategory::Woningaanpassing, Money::euros(5_000))
+            .expect("check")
+            .allows_deciding()
+    );
+    assert!(matches!(
+        phone.apply_remote_workspace_changes(b"nonsense"),
+        Err(Error::Untrusted(_))
+    ));
 }
 
 #[test]
@@ -455,24 +488,44 @@ fn only_members_who_work_the_case_are_asked_to_sign() {
     let (mut lead, mut phone, _) = team_stores(dir.path());
     let kees = MemberId::random();
     lead.edit_workspace(|ws, a, now| {
-        ws.add_member(a, now, &kees, NewMember {
-            display_name: "Kees".into(),
-            role: Role::Practitioner,
-            mandate: Mandate::default().with(ProvisionCategory::Woningaanpassing, Money::euros(50_000)),
-        })
+        ws.add_member(
+            a,
+            now,
+            &kees,
+            NewMember {
+                display_name: "Kees".into(),
+                role: Role::Practitioner,
+                mandate: Mandate::default()
+                    .with(ProvisionCategory::Woningaanpassing, Money::euros(50_000)),
+            },
+        )
     })
     .expect("add Kees");
     let mut other = DeviceStore::open(&dir.path().join("kees.db"), &key(3)).expect("open");
-    other.join_workspace(&lead.export_workspace().expect("export"), &kees).expect("join");
-    let case = phone.create_case(new_case("2026-1", date!(2026 - 11 - 02))).expect("case");
+    other
+        .join_workspace(&lead.export_workspace().expect("export"), &kees)
+        .expect("join");
+    let case = phone
+        .create_case(new_case("2026-1", date!(2026 - 11 - 02)))
+        .expect("case");
     phone
         .edit_case(&case, |doc, ctx| {
             let d = doc.draft_decision(ctx, woning(9_800))?;
             doc.request_signature(ctx, &d)
         })
         .expect("ask");
-    other.import_case(&phone.export_case(&case).expect("export")).expect("import");
-    lead.import_case(&phone.export_case(&case).expect("export")).expect("import");
-    assert!(other.awaiting_my_signature().expect("list").is_empty(), "Kees's mandate covers it but he does not work this case");
-    assert_eq!(lead.awaiting_my_signature().expect("list").len(), 1, "the team lead sees all the team's cases");
+    other
+        .import_case(&phone.export_case(&case).expect("export"))
+        .expect("import");
+    lead.import_case(&phone.export_case(&case).expect("export"))
+        .expect("import");
+    assert!(
+        other.awaiting_my_signature().expect("list").is_empty(),
+        "Kees's mandate covers it but he does not work this case"
+    );
+    assert_eq!(
+        lead.awaiting_my_signature().expect("list").len(),
+        1,
+        "the team lead sees all the team's cases"
+    );
 }

@@ -105,7 +105,7 @@ impl CaseDoc {
         let mut doc = Automerge::new().with_actor(actor_for(&ctx.author.device));
         let summary = format!("case opened (melding {})", new.melding_date);
         let member = &ctx.author.member;
-        let (change, (state, conflicts)) = commit(
+        let (change, (), (state, conflicts)) = commit(
             &mut doc,
             ctx.author,
             ctx.now,
@@ -181,7 +181,7 @@ impl CaseDoc {
     }
 
     fn from_automerge(doc: Automerge) -> Result<CaseDoc> {
-        let (state, conflicts) = read_case(&doc).map_err(|_| untrusted::wrong_kind("case"))?;
+        let (state, conflicts) = untrusted::read("case", || read_case(&doc))?;
         Ok(CaseDoc {
             doc,
             state,
@@ -201,7 +201,7 @@ impl CaseDoc {
         if merged.get_heads() == heads {
             return Ok(false);
         }
-        let (state, conflicts) = read_case(&merged).map_err(|_| untrusted::wrong_kind("case"))?;
+        let (state, conflicts) = untrusted::read("case", || read_case(&merged))?;
         if state.id != self.state.id {
             return Err(untrusted::wrong_kind("case").into());
         }
@@ -292,16 +292,12 @@ impl CaseDoc {
             outbox,
         } = self;
         let conflicted: BTreeSet<ItemRef> = conflicts.iter().map(|c| c.item.clone()).collect();
-        let mut out = None;
-        let (change, (after, new_conflicts)) = commit(
+        let (change, out, (after, new_conflicts)) = commit(
             doc,
             ctx.author,
             ctx.now,
             summary,
-            |tx| {
-                out = Some(f(&mut Writer::new(tx), state)?);
-                Ok(())
-            },
+            |tx| f(&mut Writer::new(tx), state),
             |tx| {
                 let (after, c) = read_case(tx)?;
                 rules::check_case_change(
@@ -318,10 +314,7 @@ impl CaseDoc {
         *state = after;
         *conflicts = new_conflicts;
         outbox.extend(change);
-        out.ok_or_else(|| Error::NotFound {
-            what: "result",
-            id: String::new(),
-        })
+        Ok(out)
     }
 
     /// Moves the case to `status` (one step forward; closing goes through [`CaseDoc::close`]).
@@ -442,11 +435,13 @@ impl CaseDoc {
                         }
                         .into());
                     }
-                    let delete = isize::try_from(delete).map_err(|_| Error::NotFound {
-                        what: "position",
-                        id: String::new(),
-                    })?;
-                    w.tx.splice_text(&text, at, delete, &insert)?;
+                    // `delete` is at most the text's length, so it fits.
+                    w.tx.splice_text(
+                        &text,
+                        at,
+                        isize::try_from(delete).unwrap_or(isize::MAX),
+                        &insert,
+                    )?;
                 }
                 NotesEdit::Replace(new) => w.tx.update_text(&text, new)?,
             }

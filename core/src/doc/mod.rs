@@ -19,20 +19,20 @@ use crate::model::Timestamp;
 /// Runs one edit as one Automerge change: `edit` writes, `judge` reads the resulting state
 /// and applies the rulebook. Any error rolls the transaction back, so a refused edit
 /// leaves no trace in the document.
-pub(crate) fn commit<S>(
+pub(crate) fn commit<T, S>(
     doc: &mut Automerge,
     author: &Author,
     now: Timestamp,
     summary: String,
-    edit: impl FnOnce(&mut Transaction<'_>) -> Result<()>,
+    edit: impl FnOnce(&mut Transaction<'_>) -> Result<T>,
     judge: impl FnOnce(&Transaction<'_>) -> Result<S>,
-) -> Result<(Option<LocalChange>, S)> {
+) -> Result<(Option<LocalChange>, T, S)> {
     let actor = actor_for(&author.device);
     if doc.get_actor() != &actor {
         doc.set_actor(actor);
     }
     let mut tx = doc.transaction();
-    edit(&mut tx)?;
+    let out = edit(&mut tx)?;
     let state = judge(&tx)?;
     let options = CommitOptions::default()
         .with_message(ChangeNote::encode(&author.member, &summary))
@@ -40,7 +40,7 @@ pub(crate) fn commit<S>(
     let (hash, _) = tx.commit_with(options);
     // An edit that writes nothing (the same text again) makes no change.
     let Some(hash) = hash else {
-        return Ok((None, state));
+        return Ok((None, out, state));
     };
     let mut change = doc
         .get_change_by_hash(&hash)
@@ -50,5 +50,5 @@ pub(crate) fn commit<S>(
         hash: ChangeRef::from_hash(&hash),
         summary,
     };
-    Ok((Some(change), state))
+    Ok((Some(change), out, state))
 }

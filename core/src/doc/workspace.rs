@@ -1,7 +1,7 @@
 //! The workspace document as a replica.
 
-use automerge::transaction::Transaction;
-use automerge::{Automerge, ROOT};
+use automerge::transaction::{Transactable, Transaction};
+use automerge::{Automerge, ROOT, ReadDoc};
 
 use super::commit;
 use crate::am::{RawConflict, Writer, format_date};
@@ -9,7 +9,10 @@ use crate::change::LocalChange;
 use crate::context::{Author, actor_for};
 use crate::error::{Error, Result};
 use crate::ids::{MemberId, WorkspaceId};
-use crate::model::{Budget, Mandate, NewMember, Role, Timestamp, Workspace, read_workspace};
+use crate::item::ItemRef;
+use crate::model::{
+    Budget, Mandate, NewMember, ProvisionCategory, Role, Timestamp, Workspace, read_workspace,
+};
 use crate::rules;
 use crate::untrusted::{self, Limits};
 
@@ -27,15 +30,29 @@ fn write_mandate(
     member: &automerge::ObjId,
     mandate: &Mandate,
 ) -> Result<()> {
-    let limits = w.map(member, "mandate")?;
-    for (cat, limit) in &mandate.limits {
-        w.i64(&limits, cat.as_str(), limit.cents())?;
+    // Per category into the one map the member has, so that two managers changing
+    // different categories offline both keep their change, and the same category shows as
+    // a conflict rather than one whole mandate silently replacing the other.
+    let limits = w.ensure_map(member, "mandate")?;
+    for cat in ProvisionCategory::ALL {
+        match mandate.limit(*cat) {
+            Some(limit) => w.i64(&limits, cat.as_str(), limit.cents())?,
+            None => w.tx.delete(&limits, cat.as_str())?,
+        }
     }
     Ok(())
 }
 
 fn write_member(w: &mut Writer<'_, Transaction<'_>>, id: &MemberId, m: &NewMember) -> Result<()> {
     let members = w.ensure_map(&ROOT, "members")?;
+    if w.tx.get(&members, id.as_str())?.is_some() {
+        return Err(rules::RuleViolation::Invalid {
+            item: ItemRef::Member(id.clone()),
+            field: "id",
+            reason: "is already a member",
+        }
+        .into());
+    }
     let obj = w.map(&members, id.as_str())?;
     w.str(&obj, "display_name", &m.display_name)?;
     w.enum_(&obj, "role", m.role)?;
@@ -55,7 +72,7 @@ impl WorkspaceDoc {
     ) -> Result<(WorkspaceDoc, WorkspaceId)> {
         let id = WorkspaceId::random();
         let mut doc = Automerge::new().with_actor(actor_for(&author.device));
-        let (change, (state, conflicts)) = commit(
+        let (change, (), (state, conflicts)) = commit(
             &mut doc,
             author,
             now,
@@ -87,8 +104,7 @@ impl WorkspaceDoc {
     /// Loads a workspace document that came from elsewhere.
     pub fn load(bytes: &[u8]) -> Result<WorkspaceDoc> {
         let doc = untrusted::load_document(bytes, &Limits::default())?;
-        let (state, conflicts) =
-            read_workspace(&doc).map_err(|_| untrusted::wrong_kind("workspace"))?;
+        let (state, conflicts) = untrusted::read("workspace", || read_workspace(&doc))?;
         Ok(WorkspaceDoc {
             doc,
             state,
@@ -104,8 +120,7 @@ impl WorkspaceDoc {
         if merged.get_heads() == heads {
             return Ok(false);
         }
-        let (state, conflicts) =
-            read_workspace(&merged).map_err(|_| untrusted::wrong_kind("workspace"))?;
+        let (state, conflicts) = untrusted::read("workspace", || read_workspace(&merged))?;
         if state.id != self.state.id {
             return Err(untrusted::wrong_kind("workspace").into());
         }
@@ -148,16 +163,12 @@ impl WorkspaceDoc {
             conflicts,
             outbox,
         } = self;
-        let mut out = None;
-        let (change, (after, c)) = commit(
+        let (change, out, (after, c)) = commit(
             doc,
             author,
             now,
             summary,
-            |tx| {
-                out = Some(f(&mut Writer::new(tx))?);
-                Ok(())
-            },
+            |tx| f(&mut Writer::new(tx)),
             |tx| {
                 let (after, c) = read_workspace(tx)?;
                 rules::check_workspace_change(&author.member, Some(state), &after)?;
@@ -167,10 +178,7 @@ impl WorkspaceDoc {
         *state = after;
         *conflicts = c;
         outbox.extend(change);
-        out.ok_or_else(|| Error::NotFound {
-            what: "result",
-            id: String::new(),
-        })
+        Ok(out)
     }
 
     fn member_obj(w: &mut Writer<'_, Transaction<'_>>, id: &MemberId) -> Result<automerge::ObjId> {
@@ -246,7 +254,7 @@ impl WorkspaceDoc {
         let summary = format!("budget {} set to {}", budget.period, budget.amount);
         self.edit(author, now, summary, |w| {
             let budgets = w.ensure_map(&ROOT, "budgets")?;
-            let obj = w.map(&budgets, &format_date(budget.period.start))?;
+            let obj = w.ensure_map(&budgets, &format_date(budget.period.start))?;
             w.date(&obj, "start", budget.period.start)?;
             w.date(&obj, "end", budget.period.end)?;
             w.i64(&obj, "amount", budget.amount.cents())

@@ -134,7 +134,11 @@ pub(crate) fn read_workspace<D: ReadDoc + ?Sized>(
     }
     let mut budgets = BTreeMap::new();
     for (start_key, obj) in r.children::<String>(&ROOT, "budgets")? {
-        let item = ItemRef::Budget(start_key);
+        // The key came from elsewhere: only a date names a budget (and may reach an error).
+        let Some(start) = crate::am::parse_date(&start_key) else {
+            continue;
+        };
+        let item = ItemRef::Budget(crate::am::format_date(start));
         let period = Period {
             start: r.date(&obj, "start", &item)?,
             end: r.date(&obj, "end", &item)?,

@@ -19,9 +19,8 @@ impl StoreKey {
     /// A new random key, from the operating system's secure random source.
     pub fn generate() -> Result<Self> {
         let mut bytes = [0u8; 32];
-        getrandom::fill(&mut bytes).map_err(|_| Error::NotFound {
-            what: "secure random source",
-            id: String::new(),
+        getrandom::fill(&mut bytes).map_err(|_| Error::Platform {
+            what: "no secure random source",
         })?;
         Ok(StoreKey(bytes))
     }

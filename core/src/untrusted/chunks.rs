@@ -25,6 +25,9 @@ type Check<T> = Result<T, Refusal>;
 pub(super) struct Budget {
     /// Rows any one column may describe (and values a group column may sum to).
     pub max_rows: u64,
+    /// Rows all columns of the input together may still describe: a batch of many chunks,
+    /// each just under `max_rows`, is bounded too.
+    pub rows_left: u64,
     /// Bytes all inflation together may produce.
     pub inflate_left: u64,
 }
@@ -118,8 +121,8 @@ const BOOLEAN: u64 = 4;
 const STRING: u64 = 5;
 const RAW: u64 = 7;
 
-/// Adds up the rows one uncompressed column describes.
-fn column_rows(encoding: u64, data: &[u8], budget: &Budget) -> Check<()> {
+/// Adds up the rows one uncompressed column describes, and takes them from the budget.
+fn column_rows(encoding: u64, data: &[u8], budget: &mut Budget) -> Check<()> {
     let mut c = Cursor::new(data);
     let (mut rows, mut group_sum) = (0u64, 0u64);
     match encoding {
@@ -161,6 +164,7 @@ fn column_rows(encoding: u64, data: &[u8], budget: &Budget) -> Check<()> {
             }
         }
     }
+    budget.rows_left = budget.rows_left.checked_sub(rows).ok_or("too many rows")?;
     Ok(())
 }
 

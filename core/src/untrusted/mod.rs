@@ -24,6 +24,8 @@ pub struct Limits {
     /// Most rows (operations, changes) any one column may describe: what bounds the memory
     /// decoding takes, since a few bytes can describe millions of rows.
     pub max_rows: u64,
+    /// Most rows all columns of one input may describe together.
+    pub max_total_rows: u64,
     /// Most bytes that decompressing one input may produce.
     pub max_inflated_bytes: u64,
 }
@@ -36,6 +38,7 @@ impl Default for Limits {
             max_document_bytes: 32 * 1024 * 1024,
             max_changes_bytes: 8 * 1024 * 1024,
             max_rows: 1_000_000,
+            max_total_rows: 16_000_000,
             max_inflated_bytes: 64 * 1024 * 1024,
         }
     }
@@ -62,17 +65,32 @@ fn contained<T>(
 ) -> Result<T, UntrustedInput> {
     match catch_unwind(AssertUnwindSafe(f)) {
         Ok(Ok(v)) => Ok(v),
-        Ok(Err(e)) => Err(UntrustedInput::Malformed {
+        // Automerge's error text can quote the input (a map key); keep it out of messages.
+        Ok(Err(_)) => Err(UntrustedInput::Malformed {
             kind,
-            reason: e.to_string().chars().take(200).collect(),
+            reason: "not a valid Automerge encoding".to_owned(),
         }),
         Err(_) => Err(UntrustedInput::DecoderPanicked { kind }),
+    }
+}
+
+/// Reads the typed state out of a document that came from elsewhere, with panics contained:
+/// Automerge's accessors run on a structure the input shaped.
+pub(crate) fn read<T>(
+    expected: &'static str,
+    f: impl FnOnce() -> Result<T, Error>,
+) -> Result<T, Error> {
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(_)) => Err(wrong_kind(expected).into()),
+        Err(_) => Err(UntrustedInput::DecoderPanicked { kind: "document" }.into()),
     }
 }
 
 fn structure(kind: &'static str, bytes: &[u8], limits: &Limits) -> Result<(), UntrustedInput> {
     let mut budget = chunks::Budget {
         max_rows: limits.max_rows,
+        rows_left: limits.max_total_rows,
         inflate_left: limits.max_inflated_bytes,
     };
     chunks::check(bytes, &mut budget).map_err(|reason| UntrustedInput::Malformed {
