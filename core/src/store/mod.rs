@@ -908,3 +908,14 @@ fn corrupt() -> Error {
         what: "unreadable projection row",
     }
 }
+
+#[cfg(test)]
+mod tests {
+    /// The bindings hold a store behind a mutex and call it from any thread.
+    #[test]
+    fn a_store_can_move_between_threads() {
+        fn send<T: Send>() {}
+        send::<super::DeviceStore>();
+        send::<crate::CaseDoc>();
+    }
+}
