@@ -66,7 +66,7 @@ impl<'d, D: ReadDoc + ?Sized> Reader<'d, D> {
         key: &str,
         item: &ItemRef,
     ) -> Result<Option<ScalarValue>, ()> {
-        let all = self.doc.get_all(obj, key).map_err(|_| ())?;
+        let mut all = self.doc.get_all(obj, key).map_err(|_| ())?;
         if all.len() > 1 && all.iter().any(|(v, _)| *v != all[0].0) {
             self.conflicts.push(RawConflict {
                 item: item.clone(),
@@ -74,7 +74,8 @@ impl<'d, D: ReadDoc + ?Sized> Reader<'d, D> {
                 obj: obj.clone(),
             });
         }
-        match self.doc.get(obj, key).map_err(|_| ())? {
+        // Values come ordered by operation id; the last is the one `get` shows.
+        match all.pop() {
             None => Ok(None),
             Some((Value::Scalar(v), _)) if matches!(v.as_ref(), ScalarValue::Null) => Ok(None),
             Some((Value::Scalar(v), _)) => Ok(Some(v.into_owned())),
