@@ -4,6 +4,7 @@ use automerge::ActorId;
 use serde::{Deserialize, Serialize};
 
 use crate::ids::{DeviceId, MemberId};
+use crate::item::ItemRef;
 use crate::model::{Timestamp, Workspace};
 
 /// The author of a change: a member working on a device. The device is the change's
@@ -43,11 +44,19 @@ pub(crate) fn device_of(actor: &ActorId) -> Option<DeviceId> {
 pub(crate) struct ChangeNote {
     pub member: MemberId,
     pub summary: String,
+    /// Set on a change that resolves a conflict of this item: the rulebook judges it so.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resolves: Option<ItemRef>,
 }
 
 impl ChangeNote {
-    pub fn encode(member: &MemberId, summary: &str) -> String {
-        serde_json::json!({ "member": member, "summary": summary }).to_string()
+    pub fn encode(member: &MemberId, summary: &str, resolves: Option<&ItemRef>) -> String {
+        let note = ChangeNote {
+            member: member.clone(),
+            summary: summary.to_owned(),
+            resolves: resolves.cloned(),
+        };
+        serde_json::to_string(&note).unwrap_or_default()
     }
 
     pub fn decode(message: Option<&str>) -> Option<ChangeNote> {

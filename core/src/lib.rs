@@ -66,6 +66,7 @@ mod ids;
 mod item;
 pub mod model;
 pub mod rules;
+pub mod sync;
 mod untrusted;
 
 pub use change::{ChangeRef, LocalChange};
@@ -79,5 +80,6 @@ pub use item::ItemRef;
 pub use untrusted::Limits;
 mod store;
 pub use store::{
-    AccessAction, AccessEntry, CaseFilter, CaseSummary, DeviceStore, PendingSignature, StoreKey,
+    AccessAction, AccessEntry, CaseFilter, CaseSummary, DeviceStore, PendingSignature,
+    QuarantinedChanges, StoreKey, SyncStep,
 };

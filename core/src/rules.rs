@@ -35,6 +35,8 @@ pub enum Action {
     ManageWorkspace,
     /// Change their own mandate or role.
     ChangeOwnMandate,
+    /// Write a change in the name of another device or member.
+    WriteAsAnother,
 }
 
 impl std::fmt::Display for Action {
@@ -45,6 +47,7 @@ impl std::fmt::Display for Action {
             Action::Assign => "assigning a member who cannot work cases",
             Action::ManageWorkspace => "managing the workspace",
             Action::ChangeOwnMandate => "changing one's own role or mandate",
+            Action::WriteAsAnother => "writing in the name of another device or member",
         })
     }
 }

@@ -11,7 +11,7 @@ use super::commit;
 use crate::am::{RawConflict, Writer};
 use crate::change::{ChangeRef, LocalChange};
 use crate::conflict::{self, Conflict, ConflictId};
-use crate::context::{Context, actor_for};
+use crate::context::{Author, Context, actor_for};
 use crate::error::{Error, Result};
 use crate::history::{self, HistoryEntry};
 use crate::ids::{
@@ -22,7 +22,7 @@ use crate::item::ItemRef;
 use crate::model::{
     Case, CaseStatus, ClosureReason, DecisionStatus, GoalStatus, NewAgreement, NewAssessment,
     NewCase, NewConversation, NewDecision, NewGoal, NewHouseholdMember, NewKnelpuntSignal,
-    read_case,
+    Workspace, read_case,
 };
 use crate::rules;
 use crate::untrusted::{self, Limits};
@@ -110,6 +110,7 @@ impl CaseDoc {
             ctx.author,
             ctx.now,
             summary,
+            None,
             |tx| {
                 let mut w = Writer::new(tx);
                 w.str(&ROOT, "id", id.as_str())?;
@@ -211,6 +212,54 @@ impl CaseDoc {
         Ok(true)
     }
 
+    /// Takes in changes a device pushed (the server's side of sync): each change is judged
+    /// by the rulebook at the point its author made it, as the device's own member, and
+    /// must carry the device's actor. `existing` is the server's replica, `None` for a case
+    /// the device opened. All or nothing.
+    pub fn ingest(
+        existing: Option<&CaseDoc>,
+        bytes: &[u8],
+        author: &Author,
+        workspace: &Workspace,
+        limits: &Limits,
+    ) -> Result<CaseDoc> {
+        let empty = Automerge::new();
+        let base = existing.map_or(&empty, |d| &d.doc);
+        let mut beginnings = usize::from(existing.is_some());
+        let merged = super::ingest(base, bytes, author, limits, |before, after, resolves| {
+            let (after, _) = untrusted::read("case", || read_case(after))?;
+            let Some(before) = before else {
+                beginnings += 1;
+                if beginnings > 1 {
+                    return Err(untrusted::wrong_kind("case with one beginning").into());
+                }
+                return Ok(rules::check_case_change(
+                    workspace,
+                    &author.member,
+                    None,
+                    &after,
+                    &BTreeSet::new(),
+                    None,
+                )?);
+            };
+            let (before, raw) = untrusted::read("case", || read_case(before))?;
+            let conflicted: BTreeSet<ItemRef> = raw.into_iter().map(|c| c.item).collect();
+            Ok(rules::check_case_change(
+                workspace,
+                &author.member,
+                Some(&before),
+                &after,
+                &conflicted,
+                resolves,
+            )?)
+        })?;
+        let doc = Self::from_automerge(merged)?;
+        if existing.is_some_and(|e| e.state.id != doc.state.id) {
+            return Err(untrusted::wrong_kind("case").into());
+        }
+        Ok(doc)
+    }
+
     /// Merges another replica of the same case held in this process.
     pub fn merge(&mut self, other: &CaseDoc) -> Result<()> {
         let mut theirs = other.doc.clone();
@@ -268,6 +317,13 @@ impl CaseDoc {
         history::entries(&self.doc)
     }
 
+    /// This replica as it was at `heads` (a state the server holds), without what came
+    /// after: used to set refused local changes aside.
+    pub(crate) fn at(&self, heads: &[ChangeRef]) -> Result<CaseDoc> {
+        let hashes: Vec<_> = heads.iter().filter_map(ChangeRef::to_hash).collect();
+        Self::from_automerge(self.doc.fork_at(&hashes)?)
+    }
+
     /// The case as it was right after `change`.
     pub fn state_at(&self, change: &ChangeRef) -> Result<Case> {
         let hash = change
@@ -297,6 +353,7 @@ impl CaseDoc {
             ctx.author,
             ctx.now,
             summary,
+            resolving,
             |tx| f(&mut Writer::new(tx), state),
             |tx| {
                 let (after, c) = read_case(tx)?;

@@ -13,8 +13,12 @@ use automerge::{Automerge, ReadDoc};
 
 use crate::change::{ChangeRef, LocalChange};
 use crate::context::{Author, ChangeNote, actor_for};
+use crate::error::UntrustedInput;
 use crate::error::{Error, Result};
+use crate::item::ItemRef;
 use crate::model::Timestamp;
+use crate::rules;
+use crate::untrusted::{self, Limits};
 
 /// Runs one edit as one Automerge change: `edit` writes, `judge` reads the resulting state
 /// and applies the rulebook. Any error rolls the transaction back, so a refused edit
@@ -24,6 +28,7 @@ pub(crate) fn commit<T, S>(
     author: &Author,
     now: Timestamp,
     summary: String,
+    resolves: Option<&ItemRef>,
     edit: impl FnOnce(&mut Transaction<'_>) -> Result<T>,
     judge: impl FnOnce(&Transaction<'_>) -> Result<S>,
 ) -> Result<(Option<LocalChange>, T, S)> {
@@ -35,7 +40,7 @@ pub(crate) fn commit<T, S>(
     let out = edit(&mut tx)?;
     let state = judge(&tx)?;
     let options = CommitOptions::default()
-        .with_message(ChangeNote::encode(&author.member, &summary))
+        .with_message(ChangeNote::encode(&author.member, &summary, resolves))
         .with_time(now.0);
     let (hash, _) = tx.commit_with(options);
     // An edit that writes nothing (the same text again) makes no change.
@@ -51,4 +56,60 @@ pub(crate) fn commit<T, S>(
         summary,
     };
     Ok((Some(change), out, state))
+}
+
+/// Takes in changes a device pushed, judging each one as its author made it: the state at
+/// the change's parents before, the state right after it, and the member named in it,
+/// which must be the device's own. All or nothing: the returned document has every change,
+/// or an error says which rule the first offending change broke.
+pub(crate) fn ingest(
+    base: &Automerge,
+    bytes: &[u8],
+    author: &Author,
+    limits: &Limits,
+    mut judge: impl FnMut(Option<&Automerge>, &Automerge, Option<&ItemRef>) -> Result<()>,
+) -> Result<Automerge> {
+    let merged = untrusted::apply_changes(base, bytes, limits)?;
+    // `a.get_changes_added(b)`: the changes b has that a lacks.
+    let mut pending = base.get_changes_added(&merged);
+    let mut known: std::collections::HashSet<automerge::ChangeHash> =
+        base.get_heads().into_iter().collect();
+    let actor = actor_for(&author.device);
+    let forged = || rules::RuleViolation::NotAuthorized {
+        action: rules::Action::WriteAsAnother,
+    };
+    // Judge in causal order: a change after the ones it depends on.
+    while !pending.is_empty() {
+        let ready = pending
+            .iter()
+            .position(|c| {
+                c.deps()
+                    .iter()
+                    .all(|d| known.contains(d) || base.get_change_meta_by_hash(d).is_some())
+            })
+            .ok_or_else(|| {
+                Error::from(UntrustedInput::Malformed {
+                    kind: "changes",
+                    reason: "no causal order".into(),
+                })
+            })?;
+        let change = pending.swap_remove(ready);
+        if change.actor_id() != &actor {
+            return Err(forged().into());
+        }
+        let note = ChangeNote::decode(change.message())
+            .filter(|n| n.member == author.member)
+            .ok_or_else(forged)?;
+        let before = if change.deps().is_empty() {
+            None
+        } else {
+            Some(untrusted::read("document", || {
+                Ok(merged.fork_at(change.deps())?)
+            })?)
+        };
+        let after = untrusted::read("document", || Ok(merged.fork_at(&[change.hash()])?))?;
+        judge(before.as_ref(), &after, note.resolves.as_ref())?;
+        known.insert(change.hash());
+    }
+    Ok(merged)
 }

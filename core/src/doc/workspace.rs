@@ -77,6 +77,7 @@ impl WorkspaceDoc {
             author,
             now,
             "workspace created".to_owned(),
+            None,
             |tx| {
                 let mut w = Writer::new(tx);
                 w.str(&ROOT, "id", id.as_str())?;
@@ -130,6 +131,45 @@ impl WorkspaceDoc {
         Ok(true)
     }
 
+    /// Takes in workspace changes a device pushed; see [`crate::CaseDoc::ingest`].
+    pub fn ingest(&self, bytes: &[u8], author: &Author, limits: &Limits) -> Result<WorkspaceDoc> {
+        let merged = super::ingest(&self.doc, bytes, author, limits, |before, after, _| {
+            let Some(before) = before else {
+                return Err(untrusted::wrong_kind("workspace with one beginning").into());
+            };
+            let (before, _) = untrusted::read("workspace", || read_workspace(before))?;
+            let (after, _) = untrusted::read("workspace", || read_workspace(after))?;
+            Ok(rules::check_workspace_change(
+                &author.member,
+                Some(&before),
+                &after,
+            )?)
+        })?;
+        let (state, conflicts) = untrusted::read("workspace", || read_workspace(&merged))?;
+        if state.id != self.state.id {
+            return Err(untrusted::wrong_kind("workspace").into());
+        }
+        Ok(WorkspaceDoc {
+            doc: merged,
+            state,
+            conflicts,
+            outbox: Vec::new(),
+        })
+    }
+
+    /// This replica as it was at `heads`; see [`crate::CaseDoc`]'s counterpart.
+    pub(crate) fn at(&self, heads: &[crate::ChangeRef]) -> Result<WorkspaceDoc> {
+        let hashes: Vec<_> = heads.iter().filter_map(crate::ChangeRef::to_hash).collect();
+        let doc = self.doc.fork_at(&hashes)?;
+        let (state, conflicts) = untrusted::read("workspace", || read_workspace(&doc))?;
+        Ok(WorkspaceDoc {
+            doc,
+            state,
+            conflicts,
+            outbox: Vec::new(),
+        })
+    }
+
     /// The workspace as it stands.
     pub fn workspace(&self) -> &Workspace {
         &self.state
@@ -143,6 +183,21 @@ impl WorkspaceDoc {
     /// The whole document, compacted.
     pub fn save(&self) -> Vec<u8> {
         self.doc.save()
+    }
+
+    /// The current heads of the document.
+    pub fn heads(&self) -> Vec<crate::ChangeRef> {
+        self.doc
+            .get_heads()
+            .iter()
+            .map(crate::ChangeRef::from_hash)
+            .collect()
+    }
+
+    /// Encoded changes this replica has that a replica at `since` lacks.
+    pub fn changes_since(&self, since: &[crate::ChangeRef]) -> Vec<u8> {
+        let heads: Vec<_> = since.iter().filter_map(crate::ChangeRef::to_hash).collect();
+        self.doc.save_after(&heads)
     }
 
     /// The changes made since the last call, oldest first.
@@ -168,6 +223,7 @@ impl WorkspaceDoc {
             author,
             now,
             summary,
+            None,
             |tx| f(&mut Writer::new(tx)),
             |tx| {
                 let (after, c) = read_workspace(tx)?;

@@ -9,8 +9,10 @@
 
 mod key;
 mod schema;
+mod sync;
 
 pub use key::StoreKey;
+pub use sync::{QuarantinedChanges, SyncStep};
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -311,7 +313,7 @@ impl DeviceStore {
             let id = doc.workspace().id.clone();
             let snapshot = || doc.save();
             let tx = self.conn.transaction()?;
-            append_in(&tx, id.as_str(), &changes, snapshot)?;
+            append_in(&tx, id.as_str(), &changes, true, snapshot)?;
             tx.commit()?;
             Ok(out)
         });
@@ -332,7 +334,7 @@ impl DeviceStore {
         let id = doc.workspace().id.clone();
         let snapshot = || doc.save();
         let persisted = self.conn.transaction().map_err(Error::from).and_then(|tx| {
-            append_in(&tx, id.as_str(), &[bytes], snapshot)?;
+            append_in(&tx, id.as_str(), &[bytes], false, snapshot)?;
             Ok(tx.commit()?)
         });
         if let Err(e) = persisted {
@@ -371,6 +373,10 @@ impl DeviceStore {
         doc.take_changes();
         let tx = self.conn.transaction()?;
         insert_document(&tx, id.as_str(), "case", &doc.save())?;
+        tx.execute(
+            "UPDATE documents SET dirty = 1 WHERE doc_id = ?1",
+            [id.as_str()],
+        )?;
         project(&tx, doc.case(), &doc.conflicts())?;
         tx.commit()?;
         self.cases.insert(id.clone(), doc);
@@ -402,7 +408,7 @@ impl DeviceStore {
         let result = f(doc, &ctx).and_then(|out| {
             let changes: Vec<Vec<u8>> = doc.take_changes().into_iter().map(|c| c.bytes).collect();
             if !changes.is_empty() {
-                persist_case(&mut self.conn, doc, &changes)?;
+                persist_case(&mut self.conn, doc, &changes, true)?;
             }
             Ok(out)
         });
@@ -484,7 +490,7 @@ impl DeviceStore {
         let doc = self.cases.get_mut(id).ok_or_else(|| not_found(id))?;
         let result = doc.apply_remote(bytes, &self.limits).and_then(|changed| {
             if changed {
-                persist_case(&mut self.conn, doc, &[bytes]).map(|()| true)
+                persist_case(&mut self.conn, doc, &[bytes], false).map(|()| true)
             } else {
                 Ok(false)
             }
@@ -782,18 +788,25 @@ impl DeviceStore {
 
 /// Appends a case's changes in one durable transaction, with its projection, compacting
 /// when due.
-fn persist_case(conn: &mut Connection, doc: &CaseDoc, changes: &[impl AsRef<[u8]>]) -> Result<()> {
+fn persist_case(
+    conn: &mut Connection,
+    doc: &CaseDoc,
+    changes: &[impl AsRef<[u8]>],
+    local: bool,
+) -> Result<()> {
     let tx = conn.transaction()?;
-    append_in(&tx, doc.id().as_str(), changes, || doc.save())?;
+    append_in(&tx, doc.id().as_str(), changes, local, || doc.save())?;
     project(&tx, doc.case(), &doc.conflicts())?;
     tx.commit()?;
     Ok(())
 }
 
+/// `local`: the changes were made here, so the server lacks them until it accepts them.
 fn append_in(
     tx: &Transaction<'_>,
     doc_id: &str,
     changes: &[impl AsRef<[u8]>],
+    local: bool,
     snapshot: impl FnOnce() -> Vec<u8>,
 ) -> Result<()> {
     let mut insert = tx.prepare_cached("INSERT INTO changes (doc_id, data) VALUES (?1, ?2)")?;
@@ -805,12 +818,29 @@ fn append_in(
     }
     let n = i64::try_from(changes.len()).unwrap_or(i64::MAX);
     let (pending, pending_bytes): (i64, i64) = tx.query_row(
-        "UPDATE documents SET pending = pending + ?2, pending_bytes = pending_bytes + ?3 WHERE doc_id = ?1 RETURNING pending, pending_bytes",
-        params![doc_id, n, bytes],
+        "UPDATE documents SET pending = pending + ?2, pending_bytes = pending_bytes + ?3, dirty = dirty OR ?4 WHERE doc_id = ?1 RETURNING pending, pending_bytes",
+        params![doc_id, n, bytes, local],
         |r| Ok((r.get(0)?, r.get(1)?)),
     )?;
     if pending >= COMPACT_AFTER_CHANGES || pending_bytes >= COMPACT_AFTER_BYTES {
         replace_snapshot(tx, doc_id, &snapshot())?;
+    }
+    Ok(())
+}
+
+/// Erases a case and its projection (the access log keeps what happened).
+fn erase_case_in(tx: &Connection, id: &CaseId) -> Result<()> {
+    for table in ["changes", "documents"] {
+        tx.execute(
+            &format!("DELETE FROM {table} WHERE doc_id = ?1"),
+            [id.as_str()],
+        )?;
+    }
+    for table in ["cases", "case_assignees", "pending_signatures"] {
+        tx.execute(
+            &format!("DELETE FROM {table} WHERE case_id = ?1"),
+            [id.as_str()],
+        )?;
     }
     Ok(())
 }

@@ -17,7 +17,19 @@ CREATE TABLE documents (
     kind          TEXT NOT NULL CHECK (kind IN ('workspace', 'case')),
     snapshot      BLOB NOT NULL,
     pending       INTEGER NOT NULL DEFAULT 0,
-    pending_bytes INTEGER NOT NULL DEFAULT 0
+    pending_bytes INTEGER NOT NULL DEFAULT 0,
+    server_heads  BLOB NOT NULL DEFAULT x'',
+    dirty         INTEGER NOT NULL DEFAULT 0
+) STRICT;
+CREATE INDEX documents_dirty ON documents(dirty) WHERE dirty = 1;
+
+CREATE TABLE quarantine (
+    seq     INTEGER PRIMARY KEY AUTOINCREMENT,
+    doc_id  TEXT NOT NULL,
+    kind    TEXT NOT NULL,
+    at      INTEGER NOT NULL,
+    reason  TEXT NOT NULL,
+    changes BLOB NOT NULL
 ) STRICT;
 
 CREATE TABLE changes (

@@ -1,0 +1,336 @@
+//! The device's side of sync, on the store: what to send, and taking in what comes back.
+//! Everything received is durable before it is acknowledged.
+
+use rusqlite::{OptionalExtension, params};
+use serde::Serialize;
+
+use super::{DeviceStore, meta, replace_snapshot, set_meta};
+use crate::change::ChangeRef;
+use crate::error::{Error, Result};
+use crate::ids::{CaseId, WorkspaceId};
+use crate::model::Timestamp;
+use crate::sync::wire::{
+    ClientMessage, DocChanges, DocRef, DocUpdate, Heads, Payload, ServerMessage,
+};
+
+/// What one server message led to.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SyncStep {
+    /// Messages to send back.
+    pub replies: Vec<ClientMessage>,
+    /// The device holds everything the server had for it (until the next change).
+    pub up_to_date: bool,
+    /// The server ended the sync, with why; with `erased`, this device's data is gone.
+    pub stopped: Option<String>,
+    /// Whether local data was erased on the server's order (revoked, or left the team).
+    pub erased: bool,
+}
+
+/// Local changes the server refused, kept aside: never silently dropped.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct QuarantinedChanges {
+    /// The document.
+    pub doc: DocRef,
+    /// When they were refused.
+    pub at: Timestamp,
+    /// Why, as the server said.
+    pub reason: String,
+    /// The refused changes, encoded, for export.
+    pub changes: Vec<u8>,
+}
+
+fn doc_ref(kind: &str, id: &str) -> Result<DocRef> {
+    Ok(match kind {
+        "workspace" => DocRef::Workspace(WorkspaceId::parse(id)?),
+        _ => DocRef::Case(CaseId::parse(id)?),
+    })
+}
+
+fn doc_id(doc: &DocRef) -> &str {
+    match doc {
+        DocRef::Workspace(id) => id.as_str(),
+        DocRef::Case(id) => id.as_str(),
+    }
+}
+
+fn heads_blob(heads: &Heads) -> Vec<u8> {
+    heads.0.concat()
+}
+
+fn heads_of(blob: &[u8]) -> Heads {
+    Heads(
+        blob.chunks_exact(32)
+            .filter_map(|c| <[u8; 32]>::try_from(c).ok())
+            .collect(),
+    )
+}
+
+impl DeviceStore {
+    /// The server feed position this device has fully taken in.
+    pub fn sync_cursor(&self) -> Result<u64> {
+        Ok(meta(&self.conn, "sync_cursor")?
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(0))
+    }
+
+    /// Opens a sync: the hello with this device's cursor, and the local changes the server
+    /// lacks, per document. With nothing changed on the device, that is one small message.
+    pub fn sync_start(&mut self) -> Result<Vec<ClientMessage>> {
+        let mut out = vec![ClientMessage::Hello {
+            cursor: self.sync_cursor()?,
+        }];
+        let dirty: Vec<(String, String, Vec<u8>)> = {
+            let mut stmt = self.conn.prepare_cached(
+                "SELECT doc_id, kind, server_heads FROM documents WHERE dirty = 1 ORDER BY doc_id",
+            )?;
+            let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+            rows.collect::<rusqlite::Result<_>>()?
+        };
+        let mut docs = Vec::new();
+        for (id, kind, server_heads) in dirty {
+            let since = heads_of(&server_heads).to_refs();
+            let doc = doc_ref(&kind, &id)?;
+            let changes = match &doc {
+                DocRef::Workspace(_) => self
+                    .workspace
+                    .as_ref()
+                    .ok_or(Error::NoWorkspace)?
+                    .changes_since(&since),
+                DocRef::Case(case) => {
+                    self.ensure_loaded(case)?;
+                    self.cases
+                        .get(case)
+                        .map(|c| c.changes_since(&since))
+                        .unwrap_or_default()
+                }
+            };
+            if !changes.is_empty() {
+                docs.push(DocChanges { doc, changes });
+            }
+        }
+        if !docs.is_empty() {
+            let batch: u64 = meta(&self.conn, "next_batch")?
+                .and_then(|b| b.parse().ok())
+                .unwrap_or(1);
+            set_meta(&self.conn, "next_batch", &(batch + 1).to_string())?;
+            out.push(ClientMessage::Push { batch, docs });
+        }
+        Ok(out)
+    }
+
+    /// Takes in one message from the server, durably, and says what to send back.
+    pub fn sync_receive(&mut self, msg: &ServerMessage) -> Result<SyncStep> {
+        let mut step = SyncStep::default();
+        match msg {
+            ServerMessage::Updates { cursor, docs, more } => {
+                for update in docs {
+                    self.take_update(update)?;
+                }
+                if !more {
+                    set_meta(&self.conn, "sync_cursor", &cursor.to_string())?;
+                    step.replies.push(ClientMessage::Ack { cursor: *cursor });
+                    step.up_to_date = !self.has_unsent()?;
+                }
+            }
+            ServerMessage::UpToDate { cursor } => {
+                set_meta(&self.conn, "sync_cursor", &cursor.to_string())?;
+                step.up_to_date = !self.has_unsent()?;
+            }
+            ServerMessage::Accepted { doc, heads, .. } => {
+                self.set_server_heads(doc, heads)?;
+                step.up_to_date = !self.has_unsent()?;
+            }
+            ServerMessage::Refused { doc, reason, .. } => {
+                self.set_aside(doc, reason)?;
+                step.up_to_date = !self.has_unsent()?;
+            }
+            ServerMessage::Stop { reason, erase } => {
+                if *erase {
+                    self.erase_all()?;
+                    step.erased = true;
+                }
+                step.stopped = Some(reason.clone());
+            }
+        }
+        Ok(step)
+    }
+
+    /// Local changes the server refused, oldest first.
+    pub fn quarantine(&self) -> Result<Vec<QuarantinedChanges>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT doc_id, kind, at, reason, changes FROM quarantine ORDER BY seq",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, i64>(2)?,
+                r.get::<_, String>(3)?,
+                r.get::<_, Vec<u8>>(4)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (id, kind, at, reason, changes) = row?;
+            out.push(QuarantinedChanges {
+                doc: doc_ref(&kind, &id)?,
+                at: Timestamp(at),
+                reason,
+                changes,
+            });
+        }
+        Ok(out)
+    }
+
+    fn has_unsent(&self) -> Result<bool> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT 1 FROM documents WHERE dirty = 1 LIMIT 1",
+                [],
+                |_| Ok(()),
+            )
+            .optional()?
+            .is_some())
+    }
+
+    fn local_heads(&self, doc: &DocRef) -> Option<Heads> {
+        match doc {
+            DocRef::Workspace(_) => self
+                .workspace
+                .as_ref()
+                .map(|w| Heads::from_refs(&w.heads())),
+            DocRef::Case(id) => self.cases.get(id).map(|c| Heads::from_refs(&c.heads())),
+        }
+    }
+
+    /// Records what the server holds of a document; it is dirty while this device has more.
+    fn set_server_heads(&mut self, doc: &DocRef, heads: &Heads) -> Result<()> {
+        if let DocRef::Case(id) = doc {
+            self.ensure_loaded(id)?;
+        }
+        let mut local = self.local_heads(doc).unwrap_or_default().0;
+        let mut server = heads.0.clone();
+        local.sort_unstable();
+        server.sort_unstable();
+        self.conn.execute(
+            "UPDATE documents SET server_heads = ?2, dirty = ?3 WHERE doc_id = ?1",
+            params![doc_id(doc), heads_blob(heads), local != server],
+        )?;
+        Ok(())
+    }
+
+    fn take_update(&mut self, update: &DocUpdate) -> Result<()> {
+        match (&update.doc, &update.payload) {
+            (DocRef::Case(id), Payload::Remove) => self.erase_case(id)?,
+            (DocRef::Workspace(_), Payload::Remove) => return Err(Error::NoWorkspace),
+            (DocRef::Case(_), Payload::Full(bytes)) => {
+                self.import_case(bytes)?;
+            }
+            (DocRef::Case(id), Payload::Changes(bytes)) => {
+                self.apply_remote_changes(id, bytes)?;
+            }
+            (DocRef::Workspace(id), Payload::Full(bytes) | Payload::Changes(bytes)) => {
+                if self.workspace()?.id != *id {
+                    return Err(crate::untrusted::wrong_kind("document of this workspace").into());
+                }
+                self.apply_remote_workspace_changes(bytes)?;
+            }
+        }
+        if update.payload != Payload::Remove {
+            self.set_server_heads(&update.doc, &update.heads)?;
+        }
+        Ok(())
+    }
+
+    /// Keeps refused local changes in the quarantine and sets the document back to what the
+    /// server holds, so that later work builds on an accepted state.
+    fn set_aside(&mut self, doc: &DocRef, reason: &str) -> Result<()> {
+        let server_heads: Vec<u8> = self
+            .conn
+            .query_row(
+                "SELECT server_heads FROM documents WHERE doc_id = ?1",
+                [doc_id(doc)],
+                |r| r.get(0),
+            )
+            .optional()?
+            .unwrap_or_default();
+        let since: Vec<ChangeRef> = heads_of(&server_heads).to_refs();
+        let (kind, changes, snapshot) = match doc {
+            DocRef::Case(id) => {
+                self.ensure_loaded(id)?;
+                let case = self.cases.get(id).ok_or_else(|| super::not_found(id))?;
+                let rolled = if since.is_empty() {
+                    None
+                } else {
+                    Some(case.at(&since)?)
+                };
+                (
+                    "case",
+                    case.changes_since(&since),
+                    rolled.map(|r| {
+                        let bytes = r.save();
+                        (bytes, r)
+                    }),
+                )
+            }
+            DocRef::Workspace(_) => {
+                let ws = self.workspace.as_ref().ok_or(Error::NoWorkspace)?;
+                ("workspace", ws.changes_since(&since), None)
+            }
+        };
+        let tx = self.conn.transaction()?;
+        tx.execute(
+            "INSERT INTO quarantine (doc_id, kind, at, reason, changes) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![doc_id(doc), kind, Timestamp::now().0, reason, changes],
+        )?;
+        match (doc, &snapshot) {
+            (DocRef::Case(id), None) => super::erase_case_in(&tx, id)?,
+            (DocRef::Case(_), Some((bytes, rolled))) => {
+                replace_snapshot(&tx, doc_id(doc), bytes)?;
+                super::project(&tx, rolled.case(), &rolled.conflicts())?;
+            }
+            (DocRef::Workspace(_), _) => {
+                if let Some(ws) = self.workspace.as_ref() {
+                    replace_snapshot(&tx, doc_id(doc), &ws.at(&since)?.save())?;
+                }
+            }
+        }
+        tx.execute(
+            "UPDATE documents SET dirty = 0 WHERE doc_id = ?1",
+            [doc_id(doc)],
+        )?;
+        tx.commit()?;
+        match doc {
+            DocRef::Case(id) => {
+                self.cases.remove(id);
+            }
+            DocRef::Workspace(_) => self.reload_workspace()?,
+        }
+        Ok(())
+    }
+
+    fn erase_case(&mut self, id: &CaseId) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        super::erase_case_in(&tx, id)?;
+        tx.commit()?;
+        self.cases.remove(id);
+        Ok(())
+    }
+
+    /// Erases every case, the workspace and who is signed in: the server's order for a
+    /// revoked device. The access log and the device's identity stay.
+    fn erase_all(&mut self) -> Result<()> {
+        self.conn.execute_batch(
+            "BEGIN;
+             DELETE FROM changes; DELETE FROM documents; DELETE FROM cases; DELETE FROM case_assignees;
+             DELETE FROM pending_signatures; DELETE FROM quarantine;
+             DELETE FROM meta WHERE key IN ('member_id', 'workspace_id', 'sync_cursor', 'next_batch');
+             COMMIT;",
+        )?;
+        self.cases.clear();
+        self.workspace = None;
+        self.member = None;
+        Ok(())
+    }
+}

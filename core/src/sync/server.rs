@@ -1,0 +1,350 @@
+//! The server's side of sync: one session per connected device.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::wire::{ClientMessage, DocChanges, DocRef, DocUpdate, Heads, Payload, ServerMessage};
+use crate::context::Author;
+use crate::doc::{CaseDoc, WorkspaceDoc};
+use crate::error::{Error, Result};
+use crate::ids::{CaseId, DeviceId, MemberId, WorkspaceId};
+use crate::model::Role;
+use crate::untrusted::Limits;
+
+/// Bytes of document data per [`ServerMessage::Updates`] before the rest goes in a next one.
+const PAGE_BYTES: usize = 1024 * 1024;
+
+/// One stored change batch in a workspace's feed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FeedEntry {
+    /// Its position in the feed; strictly increasing.
+    pub seq: u64,
+    /// The document.
+    pub doc: DocRef,
+    /// The device that pushed it.
+    pub device: DeviceId,
+    /// The encoded changes.
+    pub changes: Vec<u8>,
+}
+
+/// Where the server keeps documents, the feed and what each device holds. Every write is
+/// durable when it returns. The SQLite store and any later one (PostgreSQL for several
+/// server instances) implement this one trait.
+pub trait ServerStorage {
+    /// The workspace document.
+    fn workspace(&self, id: &WorkspaceId) -> Result<Option<WorkspaceDoc>>;
+    /// A case document.
+    fn case(&self, id: &CaseId) -> Result<Option<CaseDoc>>;
+    /// A document, compacted, with its heads: what a device that lacks it receives.
+    fn document(&self, doc: &DocRef) -> Result<Option<(Vec<u8>, Heads)>>;
+    /// The heads of a document.
+    fn heads(&self, doc: &DocRef) -> Result<Heads>;
+    /// Stores accepted changes of a case (`doc` is the case with them), appending them to
+    /// the workspace's feed; returns their feed position.
+    fn store_case(
+        &mut self,
+        workspace: &WorkspaceId,
+        doc: &CaseDoc,
+        changes: &[u8],
+        device: &DeviceId,
+    ) -> Result<u64>;
+    /// Stores accepted changes of the workspace document likewise.
+    fn store_workspace(
+        &mut self,
+        doc: &WorkspaceDoc,
+        changes: &[u8],
+        device: &DeviceId,
+    ) -> Result<u64>;
+    /// The feed of a workspace after `cursor`, oldest first.
+    fn feed_since(&self, workspace: &WorkspaceId, cursor: u64) -> Result<Vec<FeedEntry>>;
+    /// The last position of a workspace's feed (0 when empty).
+    fn feed_head(&self, workspace: &WorkspaceId) -> Result<u64>;
+    /// The workspace's cases a member may see: all of them with `all`, else those the
+    /// member is assigned to.
+    fn visible_cases(
+        &self,
+        workspace: &WorkspaceId,
+        member: &MemberId,
+        all: bool,
+    ) -> Result<BTreeSet<CaseId>>;
+    /// The documents a device has acknowledged holding.
+    fn device_docs(&self, device: &DeviceId) -> Result<BTreeSet<DocRef>>;
+    /// Records documents a device acknowledged receiving or erasing.
+    fn update_device_docs(
+        &mut self,
+        device: &DeviceId,
+        added: &[DocRef],
+        removed: &[DocRef],
+    ) -> Result<()>;
+}
+
+/// An authenticated device on a connection.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Peer {
+    /// The device.
+    pub device: DeviceId,
+    /// Its member.
+    pub member: MemberId,
+    /// Their workspace.
+    pub workspace: WorkspaceId,
+}
+
+/// Sent, not yet acknowledged: what the device holds once it acknowledges `cursor`.
+#[derive(Debug)]
+struct InFlight {
+    cursor: u64,
+    added: Vec<DocRef>,
+    removed: Vec<DocRef>,
+}
+
+/// The server's state for one connected device.
+#[derive(Debug)]
+pub struct ServerSession {
+    peer: Peer,
+    limits: Limits,
+    /// The feed position the device holds (after its hello, and each acknowledgement).
+    held: Option<u64>,
+    in_flight: Option<InFlight>,
+}
+
+fn stop(reason: &str) -> Vec<ServerMessage> {
+    vec![ServerMessage::Stop {
+        reason: reason.to_owned(),
+        erase: false,
+    }]
+}
+
+impl ServerSession {
+    /// A session for an authenticated device.
+    pub fn new(peer: Peer, limits: Limits) -> Self {
+        ServerSession {
+            peer,
+            limits,
+            held: None,
+            in_flight: None,
+        }
+    }
+
+    /// The device on this session.
+    pub fn peer(&self) -> &Peer {
+        &self.peer
+    }
+
+    /// Handles one frame from the device. A frame that does not decode ends the session
+    /// with a [`ServerMessage::Stop`]; nothing of it is stored.
+    pub fn receive(
+        &mut self,
+        storage: &mut impl ServerStorage,
+        frame: &[u8],
+    ) -> Result<Vec<ServerMessage>> {
+        let msg = match ClientMessage::decode(frame) {
+            Ok(m) => m,
+            Err(e) => return Ok(stop(&e.to_string())),
+        };
+        match msg {
+            ClientMessage::Hello { cursor } => {
+                self.held = Some(cursor);
+                self.in_flight = None;
+                self.updates(storage, cursor)
+            }
+            ClientMessage::Ack { cursor } => {
+                match self.in_flight.take() {
+                    Some(f) if f.cursor == cursor => {
+                        storage.update_device_docs(&self.peer.device, &f.added, &f.removed)?;
+                        self.held = Some(cursor);
+                    }
+                    Some(f) => {
+                        self.in_flight = Some(f);
+                        return Ok(stop("acknowledged a cursor that was not sent"));
+                    }
+                    None => return Ok(stop("acknowledged nothing in flight")),
+                }
+                self.poll(storage)
+            }
+            ClientMessage::Push { batch, docs } => {
+                if self.held.is_none() {
+                    return Ok(stop("push before hello"));
+                }
+                docs.into_iter()
+                    .map(|d| self.ingest(storage, batch, d))
+                    .collect()
+            }
+        }
+    }
+
+    /// Sends what the feed gained since the device's last acknowledgement, if the device is
+    /// not still taking in an earlier answer. The driver calls this when another session
+    /// stored changes in the same workspace (live push).
+    pub fn poll(&mut self, storage: &mut impl ServerStorage) -> Result<Vec<ServerMessage>> {
+        match (self.held, &self.in_flight) {
+            (Some(cursor), None) if storage.feed_head(&self.peer.workspace)? > cursor => {
+                self.updates(storage, cursor)
+            }
+            _ => Ok(Vec::new()),
+        }
+    }
+
+    fn updates(
+        &mut self,
+        storage: &mut impl ServerStorage,
+        cursor: u64,
+    ) -> Result<Vec<ServerMessage>> {
+        let ws_id = self.peer.workspace.clone();
+        let head = storage.feed_head(&ws_id)?;
+        let have = storage.device_docs(&self.peer.device)?;
+        if head == cursor && !have.is_empty() {
+            return Ok(vec![ServerMessage::UpToDate { cursor }]);
+        }
+        let ws = storage.workspace(&ws_id)?.ok_or(Error::NoWorkspace)?;
+        let Some(member) = ws.workspace().member(&self.peer.member) else {
+            return Ok(vec![ServerMessage::Stop {
+                reason: "no longer a member of this team".into(),
+                erase: true,
+            }]);
+        };
+        let mut visible: BTreeSet<DocRef> = match member.role {
+            Role::Admin => BTreeSet::new(),
+            role => storage
+                .visible_cases(&ws_id, &self.peer.member, role == Role::TeamLead)?
+                .into_iter()
+                .map(DocRef::Case)
+                .collect(),
+        };
+        visible.insert(DocRef::Workspace(ws_id.clone()));
+        let added: Vec<DocRef> = visible.difference(&have).cloned().collect();
+        let removed: Vec<DocRef> = have.difference(&visible).cloned().collect();
+
+        let mut changes: BTreeMap<DocRef, Vec<u8>> = BTreeMap::new();
+        let mut order = Vec::new();
+        for entry in storage.feed_since(&ws_id, cursor)? {
+            if entry.device == self.peer.device
+                || !have.contains(&entry.doc)
+                || !visible.contains(&entry.doc)
+            {
+                continue;
+            }
+            let bytes = changes.entry(entry.doc.clone()).or_insert_with(|| {
+                order.push(entry.doc.clone());
+                Vec::new()
+            });
+            bytes.extend_from_slice(&entry.changes);
+        }
+
+        let mut updates = Vec::new();
+        for doc in &added {
+            if let Some((bytes, heads)) = storage.document(doc)? {
+                updates.push(DocUpdate {
+                    doc: doc.clone(),
+                    payload: Payload::Full(bytes),
+                    heads,
+                });
+            }
+        }
+        for doc in order {
+            let bytes = changes.remove(&doc).unwrap_or_default();
+            let heads = storage.heads(&doc)?;
+            updates.push(DocUpdate {
+                doc,
+                payload: Payload::Changes(bytes),
+                heads,
+            });
+        }
+        for doc in &removed {
+            updates.push(DocUpdate {
+                doc: doc.clone(),
+                payload: Payload::Remove,
+                heads: Heads::default(),
+            });
+        }
+        self.in_flight = Some(InFlight {
+            cursor: head,
+            added,
+            removed,
+        });
+        Ok(paginate(updates, cursor, head))
+    }
+
+    fn ingest(
+        &mut self,
+        storage: &mut impl ServerStorage,
+        batch: u64,
+        d: DocChanges,
+    ) -> Result<ServerMessage> {
+        let author = Author {
+            member: self.peer.member.clone(),
+            device: self.peer.device.clone(),
+        };
+        let ws_id = self.peer.workspace.clone();
+        let refused = |e: Error| ServerMessage::Refused {
+            batch,
+            doc: d.doc.clone(),
+            reason: e.to_string(),
+        };
+        let ws = storage.workspace(&ws_id)?.ok_or(Error::NoWorkspace)?;
+        let outcome = match &d.doc {
+            DocRef::Workspace(id) if *id == ws_id => ws
+                .ingest(&d.changes, &author, &self.limits)
+                .and_then(|doc| {
+                    let heads = Heads::from_refs(&doc.heads());
+                    storage.store_workspace(&doc, &d.changes, &self.peer.device)?;
+                    Ok(heads)
+                }),
+            DocRef::Case(id) => {
+                let existing = storage.case(id)?;
+                CaseDoc::ingest(
+                    existing.as_ref(),
+                    &d.changes,
+                    &author,
+                    ws.workspace(),
+                    &self.limits,
+                )
+                .and_then(|doc| {
+                    let heads = Heads::from_refs(&doc.heads());
+                    storage.store_case(&ws_id, &doc, &d.changes, &self.peer.device)?;
+                    Ok(heads)
+                })
+            }
+            DocRef::Workspace(_) => {
+                Err(crate::untrusted::wrong_kind("document of this workspace").into())
+            }
+        };
+        Ok(match outcome {
+            Ok(heads) => ServerMessage::Accepted {
+                batch,
+                doc: d.doc.clone(),
+                heads,
+            },
+            Err(e @ (Error::Rule(_) | Error::Untrusted(_) | Error::Malformed { .. })) => refused(e),
+            Err(e) => return Err(e),
+        })
+    }
+}
+
+/// Splits updates over messages of about [`PAGE_BYTES`]; only the last carries `head`.
+fn paginate(updates: Vec<DocUpdate>, cursor: u64, head: u64) -> Vec<ServerMessage> {
+    let mut pages: Vec<Vec<DocUpdate>> = vec![Vec::new()];
+    let mut size = 0;
+    for u in updates {
+        let len = match &u.payload {
+            Payload::Full(b) | Payload::Changes(b) => b.len(),
+            Payload::Remove => 0,
+        };
+        if size + len > PAGE_BYTES && pages.last().is_some_and(|p| !p.is_empty()) {
+            pages.push(Vec::new());
+            size = 0;
+        }
+        size += len;
+        if let Some(page) = pages.last_mut() {
+            page.push(u);
+        }
+    }
+    let last = pages.len() - 1;
+    pages
+        .into_iter()
+        .enumerate()
+        .map(|(i, docs)| ServerMessage::Updates {
+            cursor: if i == last { head } else { cursor },
+            docs,
+            more: i != last,
+        })
+        .collect()
+}

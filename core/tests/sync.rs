@@ -1,0 +1,755 @@
+//! The sync protocol between device stores and the server engine, over an in-memory
+//! transport that counts messages, bytes and round trips.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use keukentafel_core::model::{
+    CaseStatus, HouseholdRole, Law, LifeDomain, Mandate, Money, NewCase, NewConversation,
+    NewDecision, NewHouseholdMember, NewMember, NewParticipant, ParticipantKind, Period,
+    ProvisionCategory, Role, Timestamp,
+};
+use keukentafel_core::sync::{
+    ClientMessage, MemoryStorage, Peer, ServerMessage, ServerSession, ServerStorage,
+};
+use keukentafel_core::{
+    Author, CaseDoc, CaseId, Context, DeviceStore, Limits, MemberId, NotesEdit, StoreKey,
+    WorkspaceDoc,
+};
+use time::macros::date;
+
+#[derive(Debug, Default)]
+struct Traffic {
+    round_trips: usize,
+    messages: usize,
+    up: usize,
+    down: usize,
+}
+
+/// The server side: storage plus the team, with the admin who created it.
+struct Server {
+    storage: MemoryStorage,
+    workspace: WorkspaceDoc,
+    lead: Author,
+}
+
+struct Device {
+    store: DeviceStore,
+    peer: Peer,
+}
+
+fn key() -> StoreKey {
+    StoreKey::from_bytes([4; 32])
+}
+
+fn small_mandate() -> Mandate {
+    Mandate::default().with(ProvisionCategory::HuishoudelijkeHulp, Money::euros(2_500))
+}
+
+fn server() -> Server {
+    let lead = Author {
+        member: MemberId::random(),
+        device: keukentafel_core::DeviceId::random(),
+    };
+    let (workspace, _) = WorkspaceDoc::create(
+        &lead,
+        Timestamp::now(),
+        "Wijkteam Oost",
+        "Oost",
+        NewMember {
+            display_name: "Fatima".into(),
+            role: Role::TeamLead,
+            mandate: Mandate::default()
+                .with(ProvisionCategory::HuishoudelijkeHulp, Money::euros(10_000)),
+        },
+    )
+    .expect("workspace");
+    let storage = MemoryStorage::with_workspace(&workspace);
+    Server {
+        storage,
+        workspace,
+        lead,
+    }
+}
+
+impl Server {
+    /// Adds a member as the admin tool does: a workspace change stored in the feed.
+    fn add_member(&mut self, name: &str, role: Role) -> MemberId {
+        let id = MemberId::random();
+        let since = self.workspace.heads();
+        self.workspace
+            .add_member(
+                &self.lead,
+                Timestamp::now(),
+                &id,
+                NewMember {
+                    display_name: name.into(),
+                    role,
+                    mandate: small_mandate(),
+                },
+            )
+            .expect("add member");
+        let changes = self.workspace.changes_since(&since);
+        self.storage
+            .store_workspace(&self.workspace, &changes, &self.lead.device)
+            .expect("store");
+        id
+    }
+
+    /// A device for `member`, enrolled: it holds the workspace as the server has it.
+    fn device(&self, dir: &Path, name: &str, member: &MemberId) -> Device {
+        let mut store = DeviceStore::open(&dir.join(format!("{name}.db")), &key()).expect("open");
+        store
+            .join_workspace(&self.workspace.save(), member)
+            .expect("join");
+        let peer = Peer {
+            device: store.device_id().clone(),
+            member: member.clone(),
+            workspace: self.workspace.workspace().id.clone(),
+        };
+        Device { store, peer }
+    }
+
+    /// A full sync of one device over a fresh connection, counting what travels.
+    fn sync(&mut self, device: &mut Device) -> Traffic {
+        self.sync_dropping_after(device, usize::MAX)
+    }
+
+    /// Like `sync`, but the connection drops after `frames` frames in either direction.
+    fn sync_dropping_after(&mut self, device: &mut Device, frames: usize) -> Traffic {
+        let mut session = ServerSession::new(device.peer.clone(), Limits::default());
+        let mut t = Traffic::default();
+        let mut outgoing: Vec<Vec<u8>> = device
+            .store
+            .sync_start()
+            .expect("start")
+            .iter()
+            .map(ClientMessage::encode)
+            .collect();
+        for _ in 0..100 {
+            if outgoing.is_empty() {
+                return t;
+            }
+            let mut incoming = Vec::new();
+            for frame in outgoing.drain(..) {
+                if t.messages == frames {
+                    return t;
+                }
+                t.messages += 1;
+                t.up += frame.len();
+                incoming.extend(
+                    session
+                        .receive(&mut self.storage, &frame)
+                        .expect("server")
+                        .iter()
+                        .map(ServerMessage::encode),
+                );
+            }
+            if !incoming.is_empty() {
+                t.round_trips += 1;
+            }
+            for frame in incoming {
+                if t.messages == frames {
+                    return t;
+                }
+                t.messages += 1;
+                t.down += frame.len();
+                let msg = ServerMessage::decode(&frame).expect("decode");
+                let step = device.store.sync_receive(&msg).expect("device");
+                outgoing.extend(step.replies.iter().map(ClientMessage::encode));
+            }
+        }
+        panic!("sync did not settle in 100 flights");
+    }
+}
+
+fn new_case(number: &str) -> NewCase {
+    NewCase {
+        case_number: number.into(),
+        law: Law::Wmo,
+        melding_date: date!(2026 - 11 - 02),
+        household: vec![NewHouseholdMember {
+            name: "Bewoner".into(),
+            birth_date: None,
+            role: HouseholdRole::Resident,
+        }],
+        assigned: vec![],
+    }
+}
+
+fn conversation() -> NewConversation {
+    NewConversation {
+        date: date!(2026 - 11 - 20),
+        place: "thuis".into(),
+        participants: vec![NewParticipant {
+            kind: ParticipantKind::Resident,
+            name: "bewoner".into(),
+            person: None,
+            member: None,
+        }],
+        question: "Hulp in huis.".into(),
+        domains: BTreeSet::from([LifeDomain::Adl]),
+        notes: String::new(),
+        agreements: vec![],
+        client_support_offered: true,
+    }
+}
+
+fn decision(euros: i64) -> NewDecision {
+    NewDecision {
+        provision: "Huishoudelijke hulp".into(),
+        category: ProvisionCategory::HuishoudelijkeHulp,
+        period: Period {
+            start: date!(2026 - 12 - 01),
+            end: date!(2027 - 11 - 30),
+        },
+        amount: Money::euros(euros),
+        legal_ground: "Wmo 2015 art. 2.3.5".into(),
+        motivation: "Kan het niet zelf.".into(),
+        deviation: None,
+        supersedes: None,
+    }
+}
+
+/// Types `n` sentences into a conversation's notes, one durable change each.
+fn type_notes(device: &mut Device, case: &CaseId, n: usize, tag: &str) {
+    let conv = device
+        .store
+        .case(case)
+        .expect("case")
+        .conversations
+        .keys()
+        .next()
+        .expect("conversation")
+        .clone();
+    for i in 0..n {
+        device
+            .store
+            .edit_case(case, |doc, ctx| {
+                doc.edit_notes(
+                    ctx,
+                    &conv,
+                    NotesEdit::Splice {
+                        at: 0,
+                        delete: 0,
+                        insert: format!("{tag} zin {i}. "),
+                    },
+                )
+            })
+            .expect("type");
+    }
+}
+
+fn server_case(server: &Server, id: &CaseId) -> keukentafel_core::model::Case {
+    server
+        .storage
+        .case(id)
+        .expect("storage")
+        .expect("case on server")
+        .case()
+        .clone()
+}
+
+#[test]
+fn a_new_device_gets_5000_cases_in_batches_and_reconnects_in_one_small_round_trip() {
+    let mut server = server();
+    let dir = tempfile::tempdir().expect("dir");
+    let lead_member = server.lead.member.clone();
+    let ws = server.workspace.workspace().clone();
+    let mut compacted = server.workspace.save().len();
+    for i in 0..5_000 {
+        let ctx = Context {
+            workspace: &ws,
+            author: &server.lead,
+            now: Timestamp::now(),
+        };
+        let (mut doc, _) = CaseDoc::create(&ctx, new_case(&format!("2026-{i:05}"))).expect("case");
+        let changes: Vec<u8> = doc
+            .take_changes()
+            .into_iter()
+            .flat_map(|c| c.bytes)
+            .collect();
+        server
+            .storage
+            .store_case(&ws.id, &doc, &changes, &server.lead.device)
+            .expect("store");
+        compacted += doc.save().len();
+    }
+    let mut tablet = server.device(dir.path(), "tablet", &lead_member);
+    let first = server.sync(&mut tablet);
+    assert_eq!(
+        tablet
+            .store
+            .list_cases(&Default::default())
+            .expect("list")
+            .len(),
+        5_000
+    );
+    assert!(
+        (first.down as f64) <= 1.2 * compacted as f64,
+        "initial sync moved {} bytes for {compacted} bytes of compacted documents",
+        first.down
+    );
+    assert!(
+        first.messages < 20,
+        "documents travel in batches, not one message each: {first:?}"
+    );
+
+    let again = server.sync(&mut tablet);
+    assert_eq!(again.round_trips, 1, "{again:?}");
+    assert!(
+        again.up + again.down < 1024,
+        "reconnect with nothing changed moved {} bytes",
+        again.up + again.down
+    );
+    assert_eq!(again.messages, 2);
+}
+
+#[test]
+fn offline_work_travels_incrementally_both_ways() {
+    let mut server = server();
+    let dir = tempfile::tempdir().expect("dir");
+    let sanne = server.add_member("Sanne", Role::Practitioner);
+    let piet = server.add_member("Piet", Role::Practitioner);
+    let mut phone = server.device(dir.path(), "sanne", &sanne);
+    let mut laptop = server.device(dir.path(), "piet", &piet);
+    server.sync(&mut phone);
+    server.sync(&mut laptop);
+
+    let case = phone.store.create_case(new_case("2026-1")).expect("case");
+    phone
+        .store
+        .edit_case(&case, |doc, ctx| doc.assign(ctx, &piet))
+        .expect("assign Piet");
+    phone
+        .store
+        .edit_case(&case, |doc, ctx| {
+            doc.record_conversation(ctx, conversation())
+        })
+        .expect("conversation");
+    server.sync(&mut phone);
+    server.sync(&mut laptop);
+    assert_eq!(
+        laptop
+            .store
+            .case(&case)
+            .expect("Piet has the case")
+            .case_number,
+        "2026-1"
+    );
+
+    // A day offline on both devices.
+    let before = phone.store.history(&case).expect("history").len();
+    type_notes(&mut phone, &case, 30, "Sanne");
+    type_notes(&mut laptop, &case, 30, "Piet");
+    let sanne_bytes = CaseDoc::load(&phone.store.export_case(&case).expect("export"))
+        .expect("load")
+        .changes_since(&server_heads(&server, &case))
+        .len();
+    assert_eq!(
+        phone.store.history(&case).expect("history").len(),
+        before + 30
+    );
+
+    let up = server.sync(&mut phone);
+    assert!(
+        (up.up as f64) <= 1.2 * sanne_bytes as f64 + 64.0,
+        "pushed {} bytes for {sanne_bytes} bytes of changes",
+        up.up
+    );
+    let both = server.sync(&mut laptop);
+    assert!(
+        both.down as f64 <= 1.2 * sanne_bytes as f64 + 256.0,
+        "received {} bytes for {sanne_bytes} bytes of changes",
+        both.down
+    );
+    server.sync(&mut phone);
+
+    let on_server = server_case(&server, &case);
+    assert_eq!(phone.store.case(&case).expect("case"), on_server);
+    assert_eq!(laptop.store.case(&case).expect("case"), on_server);
+    let notes = &on_server.conversations.values().next().expect("conv").notes;
+    assert!(notes.contains("Sanne zin 29.") && notes.contains("Piet zin 29."));
+    assert_eq!(
+        server.sync(&mut phone).round_trips,
+        1,
+        "and then nothing is left to say"
+    );
+}
+
+fn server_heads(server: &Server, case: &CaseId) -> Vec<keukentafel_core::ChangeRef> {
+    server
+        .storage
+        .case(case)
+        .expect("storage")
+        .expect("case")
+        .heads()
+}
+
+#[test]
+fn a_connection_dropped_at_any_message_loses_and_duplicates_nothing() {
+    for drop_after in 0..8 {
+        let mut server = server();
+        let dir = tempfile::tempdir().expect("dir");
+        let sanne = server.add_member("Sanne", Role::Practitioner);
+        let mut phone = server.device(dir.path(), "sanne", &sanne);
+        let mut tablet = server.device(dir.path(), "tablet", &server.lead.member.clone());
+        server.sync(&mut phone);
+        server.sync(&mut tablet);
+        let case = phone.store.create_case(new_case("2026-7")).expect("case");
+        phone
+            .store
+            .edit_case(&case, |doc, ctx| {
+                doc.record_conversation(ctx, conversation())
+            })
+            .expect("conversation");
+        type_notes(&mut phone, &case, 5, "een");
+
+        server.sync_dropping_after(&mut phone, drop_after);
+        server.sync_dropping_after(&mut tablet, drop_after);
+        type_notes(&mut phone, &case, 2, "twee");
+        server.sync(&mut phone);
+        server.sync(&mut tablet);
+        server.sync(&mut phone);
+
+        let on_server = server_case(&server, &case);
+        let notes = &on_server.conversations.values().next().expect("conv").notes;
+        for i in 0..5 {
+            assert_eq!(
+                notes.matches(&format!("een zin {i}. ")).count(),
+                1,
+                "drop after {drop_after}: {notes}"
+            );
+        }
+        assert_eq!(
+            notes.matches("twee zin").count(),
+            2,
+            "drop after {drop_after}"
+        );
+        assert_eq!(
+            phone.store.case(&case).expect("case"),
+            on_server,
+            "drop after {drop_after}"
+        );
+        assert_eq!(
+            tablet.store.case(&case).expect("case"),
+            on_server,
+            "drop after {drop_after}"
+        );
+    }
+}
+
+#[test]
+fn three_devices_converge_and_all_see_the_conflict() {
+    let mut server = server();
+    let dir = tempfile::tempdir().expect("dir");
+    let sanne = server.add_member("Sanne", Role::Practitioner);
+    let piet = server.add_member("Piet", Role::Practitioner);
+    let lead = server.lead.member.clone();
+    let mut a = server.device(dir.path(), "a", &sanne);
+    let mut b = server.device(dir.path(), "b", &piet);
+    let mut c = server.device(dir.path(), "c", &lead);
+    for d in [&mut a, &mut b, &mut c] {
+        server.sync(d);
+    }
+    let case = a.store.create_case(new_case("2026-3")).expect("case");
+    a.store
+        .edit_case(&case, |doc, ctx| doc.assign(ctx, &piet))
+        .expect("assign");
+    a.store
+        .edit_case(&case, |doc, ctx| {
+            doc.record_conversation(ctx, conversation())
+        })
+        .expect("conv");
+    for d in [&mut a, &mut b, &mut c] {
+        server.sync(d);
+    }
+    // Offline: two set the status differently, one drafts a decision, all type.
+    a.store
+        .edit_case(&case, |doc, ctx| doc.set_status(ctx, CaseStatus::Onderzoek))
+        .expect("a");
+    b.store
+        .edit_case(&case, |doc, ctx| {
+            doc.close(
+                ctx,
+                date!(2026 - 11 - 21),
+                keukentafel_core::model::ClosureReason::Withdrawn,
+            )
+        })
+        .expect("b");
+    c.store
+        .edit_case(&case, |doc, ctx| doc.draft_decision(ctx, decision(1_000)))
+        .expect("c");
+    type_notes(&mut a, &case, 3, "A");
+    type_notes(&mut c, &case, 3, "C");
+    server.sync(&mut c);
+    server.sync(&mut a);
+    server.sync(&mut b);
+    server.sync(&mut a);
+    server.sync(&mut c);
+    let on_server = server_case(&server, &case);
+    for (name, d) in [("a", &mut a), ("b", &mut b), ("c", &mut c)] {
+        assert_eq!(
+            d.store.case(&case).expect("case"),
+            on_server,
+            "device {name}"
+        );
+        let conflicts = d.store.conflicts(&case).expect("conflicts");
+        assert!(
+            conflicts.iter().any(|x| x.field == "status"),
+            "device {name} shows the status conflict"
+        );
+    }
+}
+
+#[test]
+fn changes_the_server_refuses_are_quarantined_not_lost() {
+    let mut server = server();
+    let dir = tempfile::tempdir().expect("dir");
+    let sanne = server.add_member("Sanne", Role::Practitioner);
+    let mut phone = server.device(dir.path(), "sanne", &sanne);
+    server.sync(&mut phone);
+    let case = phone.store.create_case(new_case("2026-9")).expect("case");
+    server.sync(&mut phone);
+
+    // Offline, Sanne decides EUR 2,000 within her mandate of EUR 2,500 ...
+    phone
+        .store
+        .edit_case(&case, |doc, ctx| {
+            let d = doc.draft_decision(ctx, decision(2_000))?;
+            doc.decide(ctx, &d)
+        })
+        .expect("decide offline");
+    // ... while the office lowers her mandate to EUR 1,000.
+    let since = server.workspace.heads();
+    server
+        .workspace
+        .set_mandate(
+            &server.lead,
+            Timestamp::now(),
+            &sanne,
+            &Mandate::default().with(ProvisionCategory::HuishoudelijkeHulp, Money::euros(1_000)),
+        )
+        .expect("lower mandate");
+    let changes = server.workspace.changes_since(&since);
+    server
+        .storage
+        .store_workspace(&server.workspace, &changes, &server.lead.device)
+        .expect("store");
+
+    server.sync(&mut phone);
+    assert!(
+        server_case(&server, &case).decisions.is_empty(),
+        "the server stored none of it"
+    );
+    let quarantine = phone.store.quarantine().expect("quarantine");
+    assert_eq!(quarantine.len(), 1);
+    assert!(
+        quarantine[0].reason.contains("above the decider's mandate"),
+        "{}",
+        quarantine[0].reason
+    );
+    assert!(
+        !quarantine[0].changes.is_empty(),
+        "the refused changes are kept for export"
+    );
+    assert!(
+        phone.store.case(&case).expect("case").decisions.is_empty(),
+        "the device is back on what the server holds"
+    );
+    assert_eq!(
+        server.sync(&mut phone).round_trips,
+        1,
+        "and no longer pushes the refused changes"
+    );
+}
+
+#[test]
+fn nobody_pushes_changes_in_another_devices_name() {
+    let mut server = server();
+    let dir = tempfile::tempdir().expect("dir");
+    let sanne = server.add_member("Sanne", Role::Practitioner);
+    let mut phone = server.device(dir.path(), "sanne", &sanne);
+    server.sync(&mut phone);
+    let case = phone.store.create_case(new_case("2026-4")).expect("case");
+    let bytes = phone.store.export_case(&case).expect("export");
+    let forger = Peer {
+        device: keukentafel_core::DeviceId::random(),
+        ..phone.peer.clone()
+    };
+    let mut session = ServerSession::new(forger, Limits::default());
+    session
+        .receive(
+            &mut server.storage,
+            &ClientMessage::Hello { cursor: 0 }.encode(),
+        )
+        .expect("hello");
+    let push = ClientMessage::Push {
+        batch: 1,
+        docs: vec![keukentafel_core::sync::DocChanges {
+            doc: keukentafel_core::sync::DocRef::Case(case.clone()),
+            changes: bytes,
+        }],
+    };
+    let replies = session
+        .receive(&mut server.storage, &push.encode())
+        .expect("push");
+    assert!(
+        matches!(&replies[..], [ServerMessage::Refused { reason, .. }] if reason.contains("another device")),
+        "{replies:?}"
+    );
+    assert!(server.storage.case(&case).expect("storage").is_none());
+}
+
+#[test]
+fn a_case_unassigned_leaves_the_device() {
+    let mut server = server();
+    let dir = tempfile::tempdir().expect("dir");
+    let sanne = server.add_member("Sanne", Role::Practitioner);
+    let piet = server.add_member("Piet", Role::Practitioner);
+    let mut phone = server.device(dir.path(), "sanne", &sanne);
+    let mut laptop = server.device(dir.path(), "piet", &piet);
+    server.sync(&mut phone);
+    server.sync(&mut laptop);
+    let case = phone.store.create_case(new_case("2026-5")).expect("case");
+    phone
+        .store
+        .edit_case(&case, |doc, ctx| doc.assign(ctx, &piet))
+        .expect("assign");
+    server.sync(&mut phone);
+    server.sync(&mut laptop);
+    assert!(laptop.store.case(&case).is_ok());
+    phone
+        .store
+        .edit_case(&case, |doc, ctx| doc.unassign(ctx, &piet))
+        .expect("unassign");
+    server.sync(&mut phone);
+    server.sync(&mut laptop);
+    assert!(
+        laptop.store.case(&case).is_err(),
+        "Piet's device no longer holds the case"
+    );
+    assert!(laptop.store.my_cases().expect("list").is_empty());
+}
+
+#[test]
+fn garbage_frames_end_the_session_and_store_nothing() {
+    let mut server = server();
+    let head = server
+        .storage
+        .feed_head(&server.workspace.workspace().id)
+        .expect("head");
+    let peer = Peer {
+        device: keukentafel_core::DeviceId::random(),
+        member: server.lead.member.clone(),
+        workspace: server.workspace.workspace().id.clone(),
+    };
+    for frame in [
+        vec![],
+        vec![9u8; 40],
+        vec![1u8, 2, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff],
+        vec![1u8; 100_000],
+    ] {
+        let mut session = ServerSession::new(peer.clone(), Limits::default());
+        let replies = session
+            .receive(&mut server.storage, &frame)
+            .expect("no crash");
+        assert!(
+            matches!(&replies[..], [ServerMessage::Stop { erase: false, .. }]),
+            "{replies:?}"
+        );
+    }
+    assert_eq!(
+        server
+            .storage
+            .feed_head(&server.workspace.workspace().id)
+            .expect("head"),
+        head
+    );
+}
+
+#[test]
+fn a_day_of_steps_is_judged_step_by_step_and_a_resolution_is_accepted() {
+    let mut server = server();
+    let dir = tempfile::tempdir().expect("dir");
+    let sanne = server.add_member("Sanne", Role::Practitioner);
+    let piet = server.add_member("Piet", Role::Practitioner);
+    let mut phone = server.device(dir.path(), "sanne", &sanne);
+    let mut laptop = server.device(dir.path(), "piet", &piet);
+    server.sync(&mut phone);
+    server.sync(&mut laptop);
+    let case = phone.store.create_case(new_case("2026-6")).expect("case");
+    phone
+        .store
+        .edit_case(&case, |doc, ctx| doc.assign(ctx, &piet))
+        .expect("assign");
+    // Two status steps offline: each is valid, together they skip a status.
+    phone
+        .store
+        .edit_case(&case, |doc, ctx| doc.set_status(ctx, CaseStatus::Onderzoek))
+        .expect("step 1");
+    phone
+        .store
+        .edit_case(&case, |doc, ctx| doc.set_status(ctx, CaseStatus::Plan))
+        .expect("step 2");
+    server.sync(&mut phone);
+    assert_eq!(server_case(&server, &case).status, CaseStatus::Plan);
+    assert!(phone.store.quarantine().expect("quarantine").is_empty());
+
+    server.sync(&mut laptop);
+    phone
+        .store
+        .edit_case(&case, |doc, ctx| doc.set_status(ctx, CaseStatus::Lopend))
+        .expect("Sanne");
+    laptop
+        .store
+        .edit_case(&case, |doc, ctx| {
+            doc.close(
+                ctx,
+                date!(2026 - 11 - 30),
+                keukentafel_core::model::ClosureReason::Refused,
+            )
+        })
+        .expect("Piet");
+    server.sync(&mut phone);
+    server.sync(&mut laptop);
+    let conflict = laptop
+        .store
+        .conflicts(&case)
+        .expect("conflicts")
+        .into_iter()
+        .find(|c| c.field == "status")
+        .expect("status conflict");
+    let keukentafel_core::ConflictKind::Values(values) = &conflict.kind else {
+        panic!()
+    };
+    let lopend = values
+        .iter()
+        .position(|v| v.value == "lopend")
+        .expect("value");
+    laptop
+        .store
+        .edit_case(&case, |doc, ctx| {
+            doc.resolve_conflict(ctx, &conflict.id, lopend)
+        })
+        .expect("resolve");
+    server.sync(&mut laptop);
+    assert!(
+        laptop.store.quarantine().expect("quarantine").is_empty(),
+        "{:?}",
+        laptop.store.quarantine()
+    );
+    server.sync(&mut phone);
+    assert_eq!(
+        phone.store.case(&case).expect("case").status,
+        CaseStatus::Lopend
+    );
+    assert!(
+        phone
+            .store
+            .conflicts(&case)
+            .expect("conflicts")
+            .iter()
+            .all(|c| c.field != "status")
+    );
+}
