@@ -58,7 +58,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Sanne's phone: joins the team, then goes on a home visit without a connection.
     let phone_path = path.with_extension("sanne.db");
     let mut phone = DeviceStore::open(&phone_path, &key)?;
-    phone.join_workspace(&workspace, &practitioner)?;
+    let phone_id = phone.device_id().clone();
+    phone.join_workspace(&workspace, &practitioner, &phone_id)?;
     let case = phone.create_case(NewCase {
         case_number: "2026-0412".into(),
         law: Law::Wmo,

@@ -81,5 +81,5 @@ pub use untrusted::Limits;
 mod store;
 pub use store::{
     AccessAction, AccessEntry, CaseFilter, CaseSummary, DeviceStore, PendingSignature,
-    QuarantinedChanges, StoreKey, SyncStep,
+    QuarantinedChanges, StoreKey, SyncRound, SyncStep,
 };

@@ -52,7 +52,11 @@ fn team_stores(dir: &Path) -> (DeviceStore, DeviceStore, MemberId) {
     .expect("add Sanne");
     let mut phone = DeviceStore::open(&dir.join("sanne.db"), &key(2)).expect("open");
     phone
-        .join_workspace(&lead.export_workspace().expect("export"), &sanne)
+        .join_workspace(
+            &lead.export_workspace().expect("export"),
+            &sanne,
+            &keukentafel_core::DeviceId::random(),
+        )
         .expect("join");
     (lead, phone, sanne)
 }
@@ -503,7 +507,11 @@ fn only_members_who_work_the_case_are_asked_to_sign() {
     .expect("add Kees");
     let mut other = DeviceStore::open(&dir.path().join("kees.db"), &key(3)).expect("open");
     other
-        .join_workspace(&lead.export_workspace().expect("export"), &kees)
+        .join_workspace(
+            &lead.export_workspace().expect("export"),
+            &kees,
+            &keukentafel_core::DeviceId::random(),
+        )
         .expect("join");
     let case = phone
         .create_case(new_case("2026-1", date!(2026 - 11 - 02)))

@@ -100,7 +100,11 @@ impl Server {
     fn device(&self, dir: &Path, name: &str, member: &MemberId) -> Device {
         let mut store = DeviceStore::open(&dir.join(format!("{name}.db")), &key()).expect("open");
         store
-            .join_workspace(&self.workspace.save(), member)
+            .join_workspace(
+                &self.workspace.save(),
+                member,
+                &keukentafel_core::DeviceId::random(),
+            )
             .expect("join");
         let peer = Peer {
             device: store.device_id().clone(),

@@ -12,7 +12,7 @@ mod schema;
 mod sync;
 
 pub use key::StoreKey;
-pub use sync::{QuarantinedChanges, SyncStep};
+pub use sync::{QuarantinedChanges, SyncRound, SyncStep};
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -248,11 +248,7 @@ impl DeviceStore {
         founder: NewMember,
     ) -> Result<WorkspaceId> {
         if self.workspace.is_some() {
-            return Err(Error::Rule(rules::RuleViolation::Invalid {
-                item: crate::ItemRef::Workspace,
-                field: "id",
-                reason: "this device already holds a workspace",
-            }));
+            return Err(already_joined());
         }
         let author = Author {
             member: MemberId::random(),
@@ -271,12 +267,16 @@ impl DeviceStore {
     }
 
     /// Joins a workspace whose document came from elsewhere (the server, at enrolment), as
-    /// `member`, who must be an active member of it.
+    /// `member`, who must be an active member of it, with the device id the server issued.
     pub fn join_workspace(
         &mut self,
         workspace_doc: &[u8],
         member: &MemberId,
+        device: &DeviceId,
     ) -> Result<WorkspaceId> {
+        if self.workspace.is_some() {
+            return Err(already_joined());
+        }
         let doc = WorkspaceDoc::load(workspace_doc)?;
         let ws = doc.workspace();
         if ws.member(member).is_none() {
@@ -290,8 +290,11 @@ impl DeviceStore {
         insert_document(&tx, id.as_str(), "workspace", &doc.save())?;
         set_meta(&tx, "workspace_id", id.as_str())?;
         set_meta(&tx, "member_id", member.as_str())?;
+        // The server issues the device id at enrolment; it is this store's actor from now on.
+        set_meta(&tx, "device_id", device.as_str())?;
         tx.commit()?;
         self.member = Some(member.clone());
+        self.device = device.clone();
         self.workspace = Some(doc);
         Ok(id)
     }
@@ -924,6 +927,14 @@ fn set_meta(conn: &Connection, key: &str, value: &str) -> Result<()> {
         [key, value],
     )?;
     Ok(())
+}
+
+fn already_joined() -> Error {
+    Error::Rule(rules::RuleViolation::Invalid {
+        item: crate::ItemRef::Workspace,
+        field: "id",
+        reason: "this device already holds a workspace",
+    })
 }
 
 fn not_found(id: &CaseId) -> Error {

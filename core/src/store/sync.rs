@@ -26,6 +26,55 @@ pub struct SyncStep {
     pub erased: bool,
 }
 
+/// One sync over a connection, from the device's side: settled once the server has
+/// answered the hello and every pushed document. A transport driver sends what
+/// [`DeviceStore::sync_start`] returned, then feeds every server message to both
+/// [`DeviceStore::sync_receive`] and [`SyncRound::observe`] until [`SyncRound::settled`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SyncRound {
+    hello_answered: bool,
+    docs_unanswered: usize,
+}
+
+impl SyncRound {
+    /// A round for the messages a sync started with.
+    pub fn new(sent: &[ClientMessage]) -> SyncRound {
+        let docs = sent
+            .iter()
+            .map(|m| match m {
+                ClientMessage::Push { docs, .. } => docs.len(),
+                _ => 0,
+            })
+            .sum();
+        SyncRound {
+            hello_answered: false,
+            docs_unanswered: docs,
+        }
+    }
+
+    /// Takes note of a server message.
+    pub fn observe(&mut self, msg: &ServerMessage) {
+        match msg {
+            ServerMessage::UpToDate { .. } | ServerMessage::Updates { more: false, .. } => {
+                self.hello_answered = true
+            }
+            ServerMessage::Accepted { .. } | ServerMessage::Refused { .. } => {
+                self.docs_unanswered = self.docs_unanswered.saturating_sub(1);
+            }
+            ServerMessage::Stop { .. } => {
+                self.hello_answered = true;
+                self.docs_unanswered = 0;
+            }
+            ServerMessage::Updates { more: true, .. } => {}
+        }
+    }
+
+    /// Whether everything sent has been answered.
+    pub fn settled(&self) -> bool {
+        self.hello_answered && self.docs_unanswered == 0
+    }
+}
+
 /// Local changes the server refused, kept aside: never silently dropped.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct QuarantinedChanges {

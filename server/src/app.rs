@@ -1,0 +1,407 @@
+//! The HTTP and WebSocket surface: routing, authentication and the sync driver. The sync
+//! logic itself is the core's [`ServerSession`]; every database step runs on the blocking
+//! pool, never on the async workers.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use base64::Engine;
+use futures_util::{SinkExt, StreamExt};
+use keukentafel_core::model::Timestamp;
+use keukentafel_core::sync::wire::MAX_FRAME_BYTES;
+use keukentafel_core::sync::{Payload, Peer, ServerMessage, ServerSession, ServerStorage};
+use keukentafel_core::{Limits, WorkspaceId};
+use serde::{Deserialize, Serialize};
+use tokio::sync::{broadcast, watch};
+
+use crate::auth;
+use crate::error::{ServerError, ServerResult};
+use crate::storage::{DeviceRecord, SqliteStorage};
+
+/// How often an open connection re-checks that its device is still allowed.
+const REVOCATION_CHECK: Duration = Duration::from_millis(500);
+
+/// Counters for `/metrics`.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    connected: AtomicU64,
+    syncs: AtomicU64,
+    bytes_in: AtomicU64,
+    bytes_out: AtomicU64,
+    accepted: AtomicU64,
+    refused: AtomicU64,
+}
+
+/// Shared server state.
+pub struct AppState {
+    storage: Arc<Mutex<SqliteStorage>>,
+    hubs: Mutex<HashMap<WorkspaceId, broadcast::Sender<()>>>,
+    metrics: Metrics,
+    limits: Limits,
+    shutdown: watch::Receiver<bool>,
+}
+
+impl AppState {
+    /// State over a store; flipping `shutdown` to true ends every open sync cleanly.
+    pub fn new(storage: SqliteStorage, shutdown: watch::Receiver<bool>) -> Arc<AppState> {
+        Arc::new(AppState {
+            storage: Arc::new(Mutex::new(storage)),
+            hubs: Mutex::new(HashMap::new()),
+            metrics: Metrics::default(),
+            limits: Limits::default(),
+            shutdown,
+        })
+    }
+
+    fn hub(&self, workspace: &WorkspaceId) -> broadcast::Sender<()> {
+        let mut hubs = self.hubs.lock().unwrap_or_else(|p| p.into_inner());
+        hubs.entry(workspace.clone())
+            .or_insert_with(|| broadcast::channel(16).0)
+            .clone()
+    }
+
+    /// Runs `f` on the store on the blocking pool.
+    async fn blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut SqliteStorage) -> ServerResult<T> + Send + 'static,
+    ) -> ServerResult<T> {
+        let storage = self.storage.clone();
+        tokio::task::spawn_blocking(move || f(&mut lock(&storage)))
+            .await
+            .map_err(|_| ServerError::Task)?
+    }
+}
+
+fn lock(storage: &Mutex<SqliteStorage>) -> MutexGuard<'_, SqliteStorage> {
+    // A panic while holding the lock cannot leave SQLite half-written (transactions roll
+    // back), so the store stays usable.
+    storage.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// The router: `/health`, `/metrics`, `POST /v1/enrol`, and the sync WebSocket `/v1/sync`.
+pub fn app(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/health", get(health))
+        .route("/metrics", get(metrics))
+        .route("/v1/enrol", post(enrol))
+        .route("/v1/sync", get(sync))
+        .layer(DefaultBodyLimit::max(64 * 1024))
+        .with_state(state)
+}
+
+async fn health() -> Json<serde_json::Value> {
+    Json(serde_json::json!({ "status": "ok" }))
+}
+
+async fn metrics(State(state): State<Arc<AppState>>) -> String {
+    let m = &state.metrics;
+    let line = |name: &str, help: &str, kind: &str, v: &AtomicU64| {
+        format!(
+            "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {}\n",
+            v.load(Ordering::Relaxed)
+        )
+    };
+    [
+        line(
+            "keukentafel_connected_devices",
+            "Devices connected for sync.",
+            "gauge",
+            &m.connected,
+        ),
+        line(
+            "keukentafel_syncs_total",
+            "Sync sessions opened.",
+            "counter",
+            &m.syncs,
+        ),
+        line(
+            "keukentafel_bytes_in_total",
+            "Sync bytes received.",
+            "counter",
+            &m.bytes_in,
+        ),
+        line(
+            "keukentafel_bytes_out_total",
+            "Sync bytes sent.",
+            "counter",
+            &m.bytes_out,
+        ),
+        line(
+            "keukentafel_changes_accepted_total",
+            "Document pushes stored.",
+            "counter",
+            &m.accepted,
+        ),
+        line(
+            "keukentafel_changes_refused_total",
+            "Document pushes refused.",
+            "counter",
+            &m.refused,
+        ),
+    ]
+    .concat()
+}
+
+/// An enrolment request: the one-time code, and a name for the device.
+#[derive(Deserialize)]
+pub struct EnrolRequest {
+    /// The code the admin handed out.
+    pub code: String,
+    /// A name for people ("telefoon Sanne").
+    pub label: String,
+}
+
+/// What a device receives at enrolment.
+#[derive(Serialize, Deserialize)]
+pub struct EnrolResponse {
+    /// Its id (also its Automerge actor).
+    pub device_id: String,
+    /// Its credential for every later call: keep it in the platform keystore.
+    pub credential: String,
+    /// Its member.
+    pub member_id: String,
+    /// The workspace.
+    pub workspace_id: String,
+    /// The workspace document, base64.
+    pub workspace_doc: String,
+}
+
+async fn enrol(
+    State(state): State<Arc<AppState>>,
+    Json(req): Json<EnrolRequest>,
+) -> ServerResult<Json<EnrolResponse>> {
+    if req.code.len() > 64 || req.label.chars().count() > 100 {
+        return Err(ServerError::BadRequest("code or label too long"));
+    }
+    let credential = auth::new_credential()?;
+    let (code_hash, cred_hash) = (
+        auth::code_hash(&req.code),
+        auth::credential_hash(&credential),
+    );
+    let label = req.label.clone();
+    let result = state
+        .blocking(move |s| {
+            let device = s.enrol(&code_hash, &cred_hash, &label, Timestamp::now());
+            match &device {
+                Ok(d) => s.log(Some(d), None, "enrolled", "ok")?,
+                Err(e) => s.log(None, None, "enrolment refused", &e.to_string())?,
+            }
+            let device = device?;
+            let doc = s
+                .workspace(&device.workspace)?
+                .ok_or(ServerError::NotFound("workspace"))?;
+            Ok((device, doc.save()))
+        })
+        .await;
+    let (device, doc) = result?;
+    tracing::info!(device = %device.device.short(), "device enrolled");
+    Ok(Json(EnrolResponse {
+        device_id: device.device.to_string(),
+        credential,
+        member_id: device.member.to_string(),
+        workspace_id: device.workspace.to_string(),
+        workspace_doc: base64::engine::general_purpose::STANDARD.encode(doc),
+    }))
+}
+
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get("authorization")?
+        .to_str()
+        .ok()?
+        .strip_prefix("Bearer ")
+}
+
+async fn authenticate(state: &AppState, headers: &HeaderMap) -> ServerResult<DeviceRecord> {
+    let hash = auth::credential_hash(
+        bearer(headers).ok_or(ServerError::Unauthorized("missing credential"))?,
+    );
+    state
+        .blocking(move |s| s.device_by_credential(&hash))
+        .await?
+        .ok_or(ServerError::Unauthorized("unknown credential"))
+}
+
+async fn sync(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    ws: WebSocketUpgrade,
+) -> Response {
+    let device = match authenticate(&state, &headers).await {
+        Ok(d) => d,
+        Err(e) => return e.into_response(),
+    };
+    ws.max_message_size(MAX_FRAME_BYTES)
+        .max_frame_size(MAX_FRAME_BYTES)
+        .on_upgrade(move |socket| run_session(state, device, socket))
+}
+
+async fn send(
+    socket: &mut futures_util::stream::SplitSink<WebSocket, Message>,
+    state: &AppState,
+    msgs: &[ServerMessage],
+) -> bool {
+    for m in msgs {
+        let frame = m.encode();
+        state
+            .metrics
+            .bytes_out
+            .fetch_add(frame.len() as u64, Ordering::Relaxed);
+        if socket.send(Message::Binary(frame.into())).await.is_err() {
+            return false;
+        }
+    }
+    true
+}
+
+/// Logs what a session sent and stored, and counts it.
+fn account(
+    s: &SqliteStorage,
+    metrics: &Metrics,
+    device: &DeviceRecord,
+    replies: &[ServerMessage],
+) -> ServerResult<bool> {
+    let mut stored = false;
+    for r in replies {
+        match r {
+            ServerMessage::Updates { docs, .. } => {
+                for d in docs {
+                    let what = match d.payload {
+                        Payload::Full(_) => "sent document",
+                        Payload::Changes(_) => "sent changes",
+                        Payload::Remove => "told to erase",
+                    };
+                    s.log(Some(device), Some(&d.doc.to_string()), what, "ok")?;
+                }
+            }
+            ServerMessage::Accepted { doc, .. } => {
+                stored = true;
+                metrics.accepted.fetch_add(1, Ordering::Relaxed);
+                s.log(Some(device), Some(&doc.to_string()), "change", "accepted")?;
+            }
+            ServerMessage::Refused { doc, reason, .. } => {
+                metrics.refused.fetch_add(1, Ordering::Relaxed);
+                s.log(
+                    Some(device),
+                    Some(&doc.to_string()),
+                    "change",
+                    &format!("refused: {reason}"),
+                )?;
+            }
+            ServerMessage::UpToDate { .. } | ServerMessage::Stop { .. } => {}
+        }
+    }
+    Ok(stored)
+}
+
+async fn run_session(state: Arc<AppState>, device: DeviceRecord, socket: WebSocket) {
+    let (mut tx, mut rx) = socket.split();
+    if device.revoked_at.is_some() {
+        let _ = send(
+            &mut tx,
+            &state,
+            &[ServerMessage::Stop {
+                reason: "this device was revoked".into(),
+                erase: true,
+            }],
+        )
+        .await;
+        return;
+    }
+    state.metrics.connected.fetch_add(1, Ordering::Relaxed);
+    state.metrics.syncs.fetch_add(1, Ordering::Relaxed);
+    let peer = Peer {
+        device: device.device.clone(),
+        member: device.member.clone(),
+        workspace: device.workspace.clone(),
+    };
+    let hub = state.hub(&device.workspace);
+    let mut notified = hub.subscribe();
+    let mut session = Some(ServerSession::new(peer, state.limits.clone()));
+    let mut check = tokio::time::interval(REVOCATION_CHECK);
+    let mut shutdown = state.shutdown.clone();
+    loop {
+        let step: Option<Vec<u8>> = tokio::select! {
+            msg = rx.next() => match msg {
+                Some(Ok(Message::Binary(frame))) => Some(frame.to_vec()),
+                Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
+                Some(Ok(Message::Text(_))) => Some(Vec::new()),
+                _ => break,
+            },
+            _ = notified.recv() => None,
+            _ = check.tick() => {
+                let id = device.device.clone();
+                match state.blocking(move |s| s.device(&id)).await {
+                    Ok(Some(d)) if d.revoked_at.is_none() => continue,
+                    _ => {
+                        let _ = send(&mut tx, &state, &[ServerMessage::Stop { reason: "this device was revoked".into(), erase: true }]).await;
+                        break;
+                    }
+                }
+            }
+            _ = shutdown.changed() => {
+                let _ = send(&mut tx, &state, &[ServerMessage::Stop { reason: "server shutting down; sync again later".into(), erase: false }]).await;
+                break;
+            }
+        };
+        if let Some(frame) = &step {
+            state
+                .metrics
+                .bytes_in
+                .fetch_add(frame.len() as u64, Ordering::Relaxed);
+        }
+        let Some(mut s) = session.take() else { break };
+        let dev = device.clone();
+        let storage = state.storage.clone();
+        let worked = tokio::task::spawn_blocking(move || {
+            let mut st = lock(&storage);
+            let replies = match &step {
+                Some(frame) => s.receive(&mut *st, frame),
+                None => s.poll(&mut *st),
+            }
+            .map_err(ServerError::from);
+            (s, replies)
+        })
+        .await;
+        let Ok((s, replies)) = worked else { break };
+        session = Some(s);
+        let replies = match replies {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::error!(error = %e, "sync step failed");
+                vec![ServerMessage::Stop {
+                    reason: "internal error; sync again later".into(),
+                    erase: false,
+                }]
+            }
+        };
+        let metrics_state = state.clone();
+        let logged = {
+            let replies = replies.clone();
+            state
+                .blocking(move |st| account(st, &metrics_state.metrics, &dev, &replies))
+                .await
+        };
+        if !send(&mut tx, &state, &replies).await {
+            break;
+        }
+        if matches!(logged, Ok(true)) {
+            let _ = hub.send(());
+        }
+        if replies
+            .iter()
+            .any(|r| matches!(r, ServerMessage::Stop { .. }))
+        {
+            break;
+        }
+    }
+    state.metrics.connected.fetch_sub(1, Ordering::Relaxed);
+}

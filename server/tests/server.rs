@@ -1,0 +1,513 @@
+//! The real router on a real loopback port, with real device stores enrolling and syncing.
+
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use base64::Engine;
+use futures_util::{SinkExt, StreamExt};
+use keukentafel_core::model::{
+    CaseStatus, ClosureReason, HouseholdRole, Law, LifeDomain, Mandate, Money, NewCase,
+    NewConversation, NewHouseholdMember, NewMember, NewParticipant, ParticipantKind,
+    ProvisionCategory, Role, Timestamp,
+};
+use keukentafel_core::sync::ServerMessage;
+use keukentafel_core::{DeviceStore, MemberId, NotesEdit, StoreKey, SyncRound, WorkspaceId};
+use keukentafel_server::app::EnrolResponse;
+use keukentafel_server::{AppState, SqliteStorage, app, auth};
+use time::macros::date;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+struct TestServer {
+    addr: SocketAddr,
+    db: std::path::PathBuf,
+    workspace: WorkspaceId,
+    _stop: tokio::sync::watch::Sender<bool>,
+}
+
+async fn start(dir: &Path) -> TestServer {
+    let db = dir.join("server.db");
+    let mut admin = SqliteStorage::open(&db).expect("db");
+    let (workspace, _) = admin
+        .create_workspace(
+            "Wijkteam Zuid",
+            "Zuid",
+            NewMember {
+                display_name: "Ad".into(),
+                role: Role::Admin,
+                mandate: Mandate::default(),
+            },
+        )
+        .expect("workspace");
+    drop(admin);
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let state = AppState::new(SqliteStorage::open(&db).expect("db"), stopped);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app(state)).await;
+    });
+    TestServer {
+        addr,
+        db,
+        workspace,
+        _stop: stop,
+    }
+}
+
+impl TestServer {
+    fn admin(&self) -> SqliteStorage {
+        SqliteStorage::open(&self.db).expect("admin connection")
+    }
+
+    fn add_member(&self, name: &str, role: Role) -> MemberId {
+        let id = MemberId::random();
+        self.admin()
+            .edit_workspace(&self.workspace, |doc, author, now| {
+                doc.add_member(
+                    author,
+                    now,
+                    &id,
+                    NewMember {
+                        display_name: name.into(),
+                        role,
+                        mandate: Mandate::default()
+                            .with(ProvisionCategory::HuishoudelijkeHulp, Money::euros(2_500)),
+                    },
+                )
+            })
+            .expect("add member");
+        id
+    }
+
+    fn invite(&self, member: &MemberId, valid_ms: i64) -> String {
+        let code = auth::new_enrolment_code().expect("code");
+        self.admin()
+            .add_enrolment(
+                &auth::code_hash(&code),
+                &self.workspace,
+                member,
+                Timestamp(Timestamp::now().0 + valid_ms),
+            )
+            .expect("invite");
+        code
+    }
+
+    async fn enrol(&self, code: &str) -> reqwest::Response {
+        reqwest::Client::new()
+            .post(format!("http://{}/v1/enrol", self.addr))
+            .json(&serde_json::json!({ "code": code, "label": "telefoon" }))
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// Enrols a new device for `member` and opens its store.
+    async fn device(&self, dir: &Path, name: &str, member: &MemberId) -> Device {
+        let code = self.invite(member, 60_000);
+        let resp: EnrolResponse = self.enrol(&code).await.json().await.expect("enrolled");
+        let mut store = DeviceStore::open(
+            &dir.join(format!("{name}.db")),
+            &StoreKey::from_bytes([8; 32]),
+        )
+        .expect("store");
+        let doc = base64::engine::general_purpose::STANDARD
+            .decode(&resp.workspace_doc)
+            .expect("base64");
+        let device = keukentafel_core::DeviceId::parse(&resp.device_id).expect("device id");
+        store
+            .join_workspace(
+                &doc,
+                &MemberId::parse(&resp.member_id).expect("id"),
+                &device,
+            )
+            .expect("join");
+        Device {
+            store,
+            credential: resp.credential,
+            device_id: resp.device_id,
+        }
+    }
+
+    async fn connect(
+        &self,
+        credential: &str,
+    ) -> Result<Socket, tokio_tungstenite::tungstenite::Error> {
+        let mut req = format!("ws://{}/v1/sync", self.addr)
+            .into_client_request()
+            .expect("request");
+        req.headers_mut().insert(
+            "authorization",
+            format!("Bearer {credential}").parse().expect("header"),
+        );
+        Ok(tokio_tungstenite::connect_async(req).await?.0)
+    }
+
+    /// One sync over a fresh connection; returns what the server said last (for Stop).
+    async fn sync(&self, d: &mut Device) -> Option<ServerMessage> {
+        let mut ws = self.connect(&d.credential).await.expect("connect");
+        let sent = d.store.sync_start().expect("start");
+        let mut round = SyncRound::new(&sent);
+        for m in sent {
+            ws.send(Message::Binary(m.encode().into()))
+                .await
+                .expect("send");
+        }
+        let mut last = None;
+        while !round.settled() {
+            let msg = next_message(&mut ws).await.expect("server answers");
+            round.observe(&msg);
+            let step = d.store.sync_receive(&msg).expect("device");
+            for r in step.replies {
+                ws.send(Message::Binary(r.encode().into()))
+                    .await
+                    .expect("send");
+            }
+            last = Some(msg);
+        }
+        ws.close(None).await.ok();
+        while let Some(Ok(_)) = ws.next().await {}
+        last
+    }
+}
+
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+async fn next_message(ws: &mut Socket) -> Option<ServerMessage> {
+    loop {
+        match tokio::time::timeout(Duration::from_secs(10), ws.next())
+            .await
+            .ok()??
+        {
+            Ok(Message::Binary(b)) => return ServerMessage::decode(&b).ok(),
+            Ok(Message::Close(_)) | Err(_) => return None,
+            Ok(_) => continue,
+        }
+    }
+}
+
+struct Device {
+    store: DeviceStore,
+    credential: String,
+    device_id: String,
+}
+
+fn new_case(number: &str) -> NewCase {
+    NewCase {
+        case_number: number.into(),
+        law: Law::Wmo,
+        melding_date: date!(2026 - 11 - 02),
+        household: vec![NewHouseholdMember {
+            name: "Bewoner".into(),
+            birth_date: None,
+            role: HouseholdRole::Resident,
+        }],
+        assigned: vec![],
+    }
+}
+
+fn conversation() -> NewConversation {
+    NewConversation {
+        date: date!(2026 - 11 - 20),
+        place: "thuis".into(),
+        participants: vec![NewParticipant {
+            kind: ParticipantKind::Resident,
+            name: "bewoner".into(),
+            person: None,
+            member: None,
+        }],
+        question: "Hulp in huis.".into(),
+        domains: BTreeSet::from([LifeDomain::Adl]),
+        notes: String::new(),
+        agreements: vec![],
+        client_support_offered: true,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn devices_enrol_sync_and_converge_through_the_server() {
+    let dir = tempfile::tempdir().expect("dir");
+    let server = start(dir.path()).await;
+    let sanne = server.add_member("Sanne", Role::Practitioner);
+    let piet = server.add_member("Piet", Role::Practitioner);
+    let mut phone = server.device(dir.path(), "sanne", &sanne).await;
+    let mut laptop = server.device(dir.path(), "piet", &piet).await;
+    server.sync(&mut phone).await;
+    server.sync(&mut laptop).await;
+
+    let case = phone.store.create_case(new_case("2026-1")).expect("case");
+    phone
+        .store
+        .edit_case(&case, |doc, ctx| doc.assign(ctx, &piet))
+        .expect("assign");
+    let conv = phone
+        .store
+        .edit_case(&case, |doc, ctx| {
+            doc.record_conversation(ctx, conversation())
+        })
+        .expect("conv");
+    server.sync(&mut phone).await;
+    server.sync(&mut laptop).await;
+    assert_eq!(
+        laptop.store.case(&case).expect("Piet has it").case_number,
+        "2026-1"
+    );
+
+    phone
+        .store
+        .edit_case(&case, |doc, ctx| {
+            doc.edit_notes(ctx, &conv, NotesEdit::Replace("Sanne schrijft.".into()))
+        })
+        .expect("notes");
+    phone
+        .store
+        .edit_case(&case, |doc, ctx| doc.set_status(ctx, CaseStatus::Onderzoek))
+        .expect("status");
+    laptop
+        .store
+        .edit_case(&case, |doc, ctx| {
+            doc.close(ctx, date!(2026 - 11 - 21), ClosureReason::Withdrawn)
+        })
+        .expect("close");
+    server.sync(&mut phone).await;
+    server.sync(&mut laptop).await;
+    server.sync(&mut phone).await;
+    let a = phone.store.case(&case).expect("case");
+    let b = laptop.store.case(&case).expect("case");
+    assert_eq!(a, b);
+    assert_eq!(a.conversations[&conv].notes, "Sanne schrijft.");
+    assert!(
+        phone
+            .store
+            .conflicts(&case)
+            .expect("conflicts")
+            .iter()
+            .any(|c| c.field == "status")
+    );
+    assert!(
+        laptop
+            .store
+            .conflicts(&case)
+            .expect("conflicts")
+            .iter()
+            .any(|c| c.field == "status")
+    );
+
+    let log = server
+        .admin()
+        .access_log(&format!("case {}", case.short()))
+        .expect("log");
+    assert!(
+        log.iter()
+            .any(|r| r.action == "change" && r.outcome == "accepted")
+    );
+    assert!(
+        log.iter().any(|r| r.action == "sent document"
+            && r.device.as_deref() == Some(laptop.device_id.as_str()))
+    );
+
+    let metrics = reqwest::get(format!("http://{}/metrics", server.addr))
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    assert!(metrics.contains("keukentafel_changes_accepted_total"));
+    let health = reqwest::get(format!("http://{}/health", server.addr))
+        .await
+        .expect("health");
+    assert!(health.status().is_success());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_reaches_a_connected_device_within_a_second() {
+    let dir = tempfile::tempdir().expect("dir");
+    let server = start(dir.path()).await;
+    let lead = server.add_member("Fatima", Role::TeamLead);
+    let sanne = server.add_member("Sanne", Role::Practitioner);
+    let mut tablet = server.device(dir.path(), "lead", &lead).await;
+    let mut phone = server.device(dir.path(), "sanne", &sanne).await;
+    server.sync(&mut phone).await;
+
+    // The team lead's tablet stays connected.
+    let mut ws = server.connect(&tablet.credential).await.expect("connect");
+    for m in tablet.store.sync_start().expect("start") {
+        ws.send(Message::Binary(m.encode().into()))
+            .await
+            .expect("send");
+    }
+    loop {
+        let msg = next_message(&mut ws).await.expect("answer");
+        let step = tablet.store.sync_receive(&msg).expect("take in");
+        for r in step.replies {
+            ws.send(Message::Binary(r.encode().into()))
+                .await
+                .expect("ack");
+        }
+        if matches!(
+            msg,
+            ServerMessage::Updates { more: false, .. } | ServerMessage::UpToDate { .. }
+        ) {
+            break;
+        }
+    }
+    let case = phone.store.create_case(new_case("2026-2")).expect("case");
+    let pushed = std::time::Instant::now();
+    server.sync(&mut phone).await;
+    let msg = tokio::time::timeout(Duration::from_secs(1), next_message(&mut ws))
+        .await
+        .expect("within a second")
+        .expect("message");
+    let step = tablet.store.sync_receive(&msg).expect("take in");
+    assert!(pushed.elapsed() < Duration::from_secs(2));
+    assert!(!step.replies.is_empty());
+    assert_eq!(
+        tablet
+            .store
+            .case(&case)
+            .expect("the lead sees it")
+            .case_number,
+        "2026-2"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_without_a_valid_credential_or_code_are_refused() {
+    let dir = tempfile::tempdir().expect("dir");
+    let server = start(dir.path()).await;
+    let sanne = server.add_member("Sanne", Role::Practitioner);
+    assert!(server.connect("").await.is_err(), "no credential");
+    assert!(
+        server.connect(&"ab".repeat(32)).await.is_err(),
+        "unknown credential"
+    );
+    let code = server.invite(&sanne, 60_000);
+    assert!(server.enrol(&code).await.status().is_success());
+    let again = server.enrol(&code).await;
+    assert_eq!(again.status(), 401, "a code works once");
+    assert!(again.text().await.expect("body").contains("already used"));
+    let expired = server.invite(&sanne, -1);
+    let r = server.enrol(&expired).await;
+    assert_eq!(r.status(), 401);
+    assert!(r.text().await.expect("body").contains("expired"));
+    assert_eq!(server.enrol("AAAA-BBBB-CCCC").await.status(), 401);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revoked_device_is_stopped_mid_connection_and_erases_its_data() {
+    let dir = tempfile::tempdir().expect("dir");
+    let server = start(dir.path()).await;
+    let sanne = server.add_member("Sanne", Role::Practitioner);
+    let mut phone = server.device(dir.path(), "sanne", &sanne).await;
+    server.sync(&mut phone).await;
+    phone.store.create_case(new_case("2026-3")).expect("case");
+    server.sync(&mut phone).await;
+
+    let mut ws = server.connect(&phone.credential).await.expect("connect");
+    ws.send(Message::Binary(
+        keukentafel_core::sync::ClientMessage::Hello {
+            cursor: phone.store.sync_cursor().expect("cursor"),
+        }
+        .encode()
+        .into(),
+    ))
+    .await
+    .expect("hello");
+    assert!(matches!(
+        next_message(&mut ws).await,
+        Some(ServerMessage::UpToDate { .. } | ServerMessage::Updates { .. })
+    ));
+    server
+        .admin()
+        .revoke(
+            &keukentafel_core::DeviceId::parse(&phone.device_id).expect("id"),
+            Timestamp::now(),
+        )
+        .expect("revoke");
+    let stop = tokio::time::timeout(Duration::from_secs(2), next_message(&mut ws))
+        .await
+        .expect("stopped at once")
+        .expect("message");
+    assert!(
+        matches!(stop, ServerMessage::Stop { erase: true, .. }),
+        "{stop:?}"
+    );
+    let step = phone.store.sync_receive(&stop).expect("erase");
+    assert!(step.erased);
+    assert!(phone.store.my_cases().is_err() || phone.store.my_cases().expect("list").is_empty());
+    assert!(
+        phone.store.workspace().is_err(),
+        "nothing of the team is left on the device"
+    );
+
+    let stop = server.sync(&mut phone).await;
+    assert!(
+        matches!(stop, Some(ServerMessage::Stop { erase: true, .. })),
+        "a new connection is refused too: {stop:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn garbage_from_one_device_does_not_stall_the_others() {
+    let dir = tempfile::tempdir().expect("dir");
+    let server = start(dir.path()).await;
+    let sanne = server.add_member("Sanne", Role::Practitioner);
+    let piet = server.add_member("Piet", Role::Practitioner);
+    let rogue = server.device(dir.path(), "rogue", &piet).await;
+    let mut phone = server.device(dir.path(), "sanne", &sanne).await;
+    for frame in [
+        vec![0xffu8; 10],
+        vec![],
+        vec![1u8, 1, 0xff, 0xff],
+        vec![1u8; 70_000],
+    ] {
+        let mut ws = server.connect(&rogue.credential).await.expect("connect");
+        ws.send(Message::Binary(frame.into())).await.expect("send");
+        assert!(matches!(
+            next_message(&mut ws).await,
+            Some(ServerMessage::Stop { erase: false, .. })
+        ));
+    }
+    let case = phone.store.create_case(new_case("2026-4")).expect("case");
+    server.sync(&mut phone).await;
+    let mut other = server
+        .device(
+            dir.path(),
+            "lead",
+            &server.add_member("Fatima", Role::TeamLead),
+        )
+        .await;
+    server.sync(&mut other).await;
+    assert!(other.store.case(&case).is_ok(), "the server kept serving");
+    assert!(server.admin().integrity_check().expect("check"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_practitioner_never_receives_a_case_not_assigned_to_them() {
+    let dir = tempfile::tempdir().expect("dir");
+    let server = start(dir.path()).await;
+    let sanne = server.add_member("Sanne", Role::Practitioner);
+    let piet = server.add_member("Piet", Role::Practitioner);
+    let mut phone = server.device(dir.path(), "sanne", &sanne).await;
+    let mut laptop = server.device(dir.path(), "piet", &piet).await;
+    server.sync(&mut phone).await;
+    server.sync(&mut laptop).await;
+    let case = phone.store.create_case(new_case("2026-5")).expect("case");
+    server.sync(&mut phone).await;
+    server.sync(&mut laptop).await;
+    assert!(laptop.store.case(&case).is_err());
+    let log = server
+        .admin()
+        .access_log(&format!("case {}", case.short()))
+        .expect("log");
+    assert!(
+        log.iter()
+            .all(|r| r.device.as_deref() != Some(laptop.device_id.as_str())),
+        "nothing of it went to Piet's device"
+    );
+}
