@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Starts the product on its defaults. Until the sync server lands, that is the offline home
-# visit: an encrypted device store, a case, a conversation, decisions and the case history.
+# Starts the product on its defaults: the sync server on http://127.0.0.1:7878 with its
+# database in ./data, printing the admin's next steps. Ctrl-C stops it cleanly.
+# The offline home visit on a device store: cargo run -p keukentafel-core --example home_visit
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-exec cargo run --locked -q -p keukentafel-core --example home_visit -- "$@"
+mkdir -p data
+exec cargo run --locked -q -p keukentafel-server -- --db "${KEUKENTAFEL_DB:-data/keukentafel-server.db}" serve "$@"

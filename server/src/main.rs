@@ -276,17 +276,32 @@ fn serve(storage: SqliteStorage, listen: SocketAddr, db: &std::path::Path) -> an
     runtime.block_on(async move {
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let state = AppState::new(storage, stopped);
-        let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("listening on {listen}"))?;
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .with_context(|| format!("listening on {listen}"))?;
         let addr = listener.local_addr()?;
         tracing::info!(%addr, "keukentafel-server listening");
-        println!("keukentafel-server listening on http://{addr} (database {})", db.display());
-        println!("next, for an admin: keukentafel-server --db {} workspace create --name \"Wijkteam Noord\"", db.display());
-        println!("then add members and print enrolment codes with `member add` and `device invite`.");
+        println!(
+            "keukentafel-server listening on http://{addr} (database {})",
+            db.display()
+        );
+        let me = std::env::args()
+            .next()
+            .unwrap_or_else(|| "keukentafel-server".into());
+        println!(
+            "next, for an admin: {me} --db {} workspace create --name \"Wijkteam Noord\"",
+            db.display()
+        );
+        println!(
+            "then add members and print enrolment codes with `member add` and `device invite`."
+        );
         let shutdown = async move {
             let ctrl_c = tokio::signal::ctrl_c();
             #[cfg(unix)]
             let term = async {
-                if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                if let Ok(mut s) =
+                    tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                {
                     s.recv().await;
                 }
             };
@@ -296,7 +311,9 @@ fn serve(storage: SqliteStorage, listen: SocketAddr, db: &std::path::Path) -> an
             tracing::info!("shutting down: finishing syncs in flight");
             let _ = stop.send(true);
         };
-        axum::serve(listener, app(state)).with_graceful_shutdown(shutdown).await?;
+        axum::serve(listener, app(state))
+            .with_graceful_shutdown(shutdown)
+            .await?;
         anyhow::Ok(())
     })
 }

@@ -5,20 +5,20 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
-use base64::Engine;
-use futures_util::{SinkExt, StreamExt};
+mod common;
+
+use common::{Device, Socket, next_message};
+use futures_util::SinkExt;
 use keukentafel_core::model::{
     CaseStatus, ClosureReason, HouseholdRole, Law, LifeDomain, Mandate, Money, NewCase,
     NewConversation, NewHouseholdMember, NewMember, NewParticipant, ParticipantKind,
     ProvisionCategory, Role, Timestamp,
 };
 use keukentafel_core::sync::ServerMessage;
-use keukentafel_core::{DeviceStore, MemberId, NotesEdit, StoreKey, SyncRound, WorkspaceId};
-use keukentafel_server::app::EnrolResponse;
+use keukentafel_core::{MemberId, NotesEdit, WorkspaceId};
 use keukentafel_server::{AppState, SqliteStorage, app, auth};
 use time::macros::date;
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
 struct TestServer {
     addr: SocketAddr,
@@ -98,103 +98,24 @@ impl TestServer {
     }
 
     async fn enrol(&self, code: &str) -> reqwest::Response {
-        reqwest::Client::new()
-            .post(format!("http://{}/v1/enrol", self.addr))
-            .json(&serde_json::json!({ "code": code, "label": "telefoon" }))
-            .send()
-            .await
-            .expect("request")
+        common::enrol(self.addr, code).await
     }
 
-    /// Enrols a new device for `member` and opens its store.
     async fn device(&self, dir: &Path, name: &str, member: &MemberId) -> Device {
-        let code = self.invite(member, 60_000);
-        let resp: EnrolResponse = self.enrol(&code).await.json().await.expect("enrolled");
-        let mut store = DeviceStore::open(
-            &dir.join(format!("{name}.db")),
-            &StoreKey::from_bytes([8; 32]),
-        )
-        .expect("store");
-        let doc = base64::engine::general_purpose::STANDARD
-            .decode(&resp.workspace_doc)
-            .expect("base64");
-        let device = keukentafel_core::DeviceId::parse(&resp.device_id).expect("device id");
-        store
-            .join_workspace(
-                &doc,
-                &MemberId::parse(&resp.member_id).expect("id"),
-                &device,
-            )
-            .expect("join");
-        Device {
-            store,
-            credential: resp.credential,
-            device_id: resp.device_id,
-        }
+        common::device(self.addr, dir, name, &self.invite(member, 60_000)).await
     }
 
     async fn connect(
         &self,
         credential: &str,
     ) -> Result<Socket, tokio_tungstenite::tungstenite::Error> {
-        let mut req = format!("ws://{}/v1/sync", self.addr)
-            .into_client_request()
-            .expect("request");
-        req.headers_mut().insert(
-            "authorization",
-            format!("Bearer {credential}").parse().expect("header"),
-        );
-        Ok(tokio_tungstenite::connect_async(req).await?.0)
+        common::connect(self.addr, credential).await
     }
 
     /// One sync over a fresh connection; returns what the server said last (for Stop).
     async fn sync(&self, d: &mut Device) -> Option<ServerMessage> {
-        let mut ws = self.connect(&d.credential).await.expect("connect");
-        let sent = d.store.sync_start().expect("start");
-        let mut round = SyncRound::new(&sent);
-        for m in sent {
-            ws.send(Message::Binary(m.encode().into()))
-                .await
-                .expect("send");
-        }
-        let mut last = None;
-        while !round.settled() {
-            let msg = next_message(&mut ws).await.expect("server answers");
-            round.observe(&msg);
-            let step = d.store.sync_receive(&msg).expect("device");
-            for r in step.replies {
-                ws.send(Message::Binary(r.encode().into()))
-                    .await
-                    .expect("send");
-            }
-            last = Some(msg);
-        }
-        ws.close(None).await.ok();
-        while let Some(Ok(_)) = ws.next().await {}
-        last
+        common::sync(self.addr, d).await.pop()
     }
-}
-
-type Socket =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
-async fn next_message(ws: &mut Socket) -> Option<ServerMessage> {
-    loop {
-        match tokio::time::timeout(Duration::from_secs(10), ws.next())
-            .await
-            .ok()??
-        {
-            Ok(Message::Binary(b)) => return ServerMessage::decode(&b).ok(),
-            Ok(Message::Close(_)) | Err(_) => return None,
-            Ok(_) => continue,
-        }
-    }
-}
-
-struct Device {
-    store: DeviceStore,
-    credential: String,
-    device_id: String,
 }
 
 fn new_case(number: &str) -> NewCase {

@@ -1,0 +1,270 @@
+//! The real binary: SIGKILLed during syncs it loses nothing it acknowledged; SIGTERM ends
+//! open syncs cleanly.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use futures_util::SinkExt;
+use keukentafel_core::model::{
+    HouseholdRole, Law, Mandate, NewAgreement, NewCase, NewConversation, NewHouseholdMember,
+    NewMember, NewParticipant, ParticipantKind, Role, Timestamp,
+};
+use keukentafel_core::sync::{ClientMessage, ServerMessage, ServerStorage};
+use keukentafel_core::{ChangeRef, MemberId};
+use keukentafel_server::{SqliteStorage, auth};
+use time::macros::date;
+use tokio_tungstenite::tungstenite::Message;
+
+fn free_addr() -> SocketAddr {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    l.local_addr().expect("addr")
+}
+
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+async fn start(db: &Path, addr: SocketAddr) -> Server {
+    let child = Command::new(env!("CARGO_BIN_EXE_keukentafel-server"))
+        .args([
+            "--db",
+            &db.display().to_string(),
+            "serve",
+            "--listen",
+            &addr.to_string(),
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start server");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        if reqwest::get(format!("http://{addr}/health"))
+            .await
+            .is_ok_and(|r| r.status().is_success())
+        {
+            return Server(child);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("server did not come up");
+}
+
+/// A workspace with a team lead, and an enrolment code for them.
+fn prepare(db: &Path) -> String {
+    let mut s = SqliteStorage::open(db).expect("db");
+    let (ws, _) = s
+        .create_workspace(
+            "Wijkteam West",
+            "West",
+            NewMember {
+                display_name: "Ad".into(),
+                role: Role::Admin,
+                mandate: Mandate::default(),
+            },
+        )
+        .expect("workspace");
+    let lead = MemberId::random();
+    s.edit_workspace(&ws, |doc, a, now| {
+        doc.add_member(
+            a,
+            now,
+            &lead,
+            NewMember {
+                display_name: "Lead".into(),
+                role: Role::TeamLead,
+                mandate: Mandate::default(),
+            },
+        )
+    })
+    .expect("member");
+    let code = auth::new_enrolment_code().expect("code");
+    s.add_enrolment(
+        &auth::code_hash(&code),
+        &ws,
+        &lead,
+        Timestamp(Timestamp::now().0 + 60_000),
+    )
+    .expect("invite");
+    code
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acknowledged_changes_survive_sigkill_of_the_server() {
+    let dir = tempfile::tempdir().expect("dir");
+    let db = dir.path().join("server.db");
+    let code = prepare(&db);
+    let addr = free_addr();
+    let mut server = start(&db, addr).await;
+    let mut tablet = common::device(addr, dir.path(), "tablet", &code).await;
+    let case = tablet
+        .store
+        .create_case(NewCase {
+            case_number: "KILL-1".into(),
+            law: Law::Wmo,
+            melding_date: date!(2026 - 11 - 01),
+            household: vec![NewHouseholdMember {
+                name: "Bewoner".into(),
+                birth_date: None,
+                role: HouseholdRole::Resident,
+            }],
+            assigned: vec![],
+        })
+        .expect("case");
+    let conv = tablet
+        .store
+        .edit_case(&case, |doc, ctx| {
+            doc.record_conversation(
+                ctx,
+                NewConversation {
+                    date: date!(2026 - 11 - 02),
+                    place: "thuis".into(),
+                    participants: vec![NewParticipant {
+                        kind: ParticipantKind::Resident,
+                        name: "Bewoner".into(),
+                        person: None,
+                        member: None,
+                    }],
+                    question: "Hulp.".into(),
+                    domains: Default::default(),
+                    notes: String::new(),
+                    agreements: vec![],
+                    client_support_offered: false,
+                },
+            )
+        })
+        .expect("conversation");
+
+    let mut acknowledged: Vec<Vec<ChangeRef>> = Vec::new();
+    let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+    let kills = 6;
+    for round in 0..kills {
+        for i in 0..3 {
+            tablet
+                .store
+                .edit_case(&case, |doc, ctx| {
+                    doc.add_agreement(
+                        ctx,
+                        &conv,
+                        NewAgreement {
+                            what: format!("taak {round}.{i}"),
+                            who: "wijkteam".into(),
+                            due: None,
+                        },
+                    )
+                })
+                .expect("edit");
+        }
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        let delay = Duration::from_millis(seed % 40);
+        let killer = tokio::spawn(async move {
+            tokio::time::sleep(delay).await;
+            server.0.kill().expect("SIGKILL");
+            server.0.wait().expect("reap");
+            server
+        });
+        let seen = common::sync(addr, &mut tablet).await;
+        for m in &seen {
+            if let ServerMessage::Accepted { heads, .. } = m {
+                acknowledged.push(
+                    heads
+                        .0
+                        .iter()
+                        .map(|h| ChangeRef::parse(&hex::encode(h)).expect("hash"))
+                        .collect(),
+                );
+            }
+        }
+        drop(killer.await.expect("killer"));
+        server = start(&db, addr).await;
+    }
+    common::sync(addr, &mut tablet).await;
+    drop(server);
+
+    let storage = SqliteStorage::open(&db).expect("reopen");
+    assert!(storage.integrity_check().expect("check"));
+    let stored = storage
+        .case(&case)
+        .expect("read")
+        .expect("the case is on the server");
+    for heads in &acknowledged {
+        for h in heads {
+            assert!(
+                stored.state_at(h).is_ok(),
+                "an acknowledged change is missing after SIGKILL"
+            );
+        }
+    }
+    assert_eq!(
+        stored.case(),
+        &tablet.store.case(&case).expect("case"),
+        "device and server agree after recovery"
+    );
+    assert_eq!(
+        stored.case().conversations[&conv].agreements.len(),
+        3 * kills
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_ends_open_syncs_cleanly() {
+    let dir = tempfile::tempdir().expect("dir");
+    let db = dir.path().join("server.db");
+    let code = prepare(&db);
+    let addr = free_addr();
+    let mut server = start(&db, addr).await;
+    let mut tablet = common::device(addr, dir.path(), "tablet", &code).await;
+    common::sync(addr, &mut tablet).await;
+    let mut ws = common::connect(addr, &tablet.credential)
+        .await
+        .expect("connect");
+    ws.send(Message::Binary(
+        ClientMessage::Hello {
+            cursor: tablet.store.sync_cursor().expect("cursor"),
+        }
+        .encode()
+        .into(),
+    ))
+    .await
+    .expect("hello");
+    assert!(matches!(
+        common::next_message(&mut ws).await,
+        Some(ServerMessage::UpToDate { .. })
+    ));
+    let pid = server.0.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("kill")
+            .success()
+    );
+    let stop = common::next_message(&mut ws).await;
+    assert!(
+        matches!(&stop, Some(ServerMessage::Stop { erase: false, reason }) if reason.contains("shutting down")),
+        "{stop:?}"
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(status) = server.0.try_wait().expect("wait") {
+            assert!(status.success(), "clean exit: {status:?}");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "server did not exit after SIGTERM"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
