@@ -34,25 +34,27 @@ impl Drop for Server {
 }
 
 async fn start(db: &Path, addr: SocketAddr) -> Server {
-    let child = Command::new(env!("CARGO_BIN_EXE_keukentafel-server"))
-        .args([
-            "--db",
-            &db.display().to_string(),
-            "serve",
-            "--listen",
-            &addr.to_string(),
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start server");
+    let server = Server(
+        Command::new(env!("CARGO_BIN_EXE_keukentafel-server"))
+            .args([
+                "--db",
+                &db.display().to_string(),
+                "serve",
+                "--listen",
+                &addr.to_string(),
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start server"),
+    );
     let deadline = Instant::now() + Duration::from_secs(20);
     while Instant::now() < deadline {
         if reqwest::get(format!("http://{addr}/health"))
             .await
             .is_ok_and(|r| r.status().is_success())
         {
-            return Server(child);
+            return server;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
