@@ -432,3 +432,55 @@ async fn a_practitioner_never_receives_a_case_not_assigned_to_them() {
         "nothing of it went to Piet's device"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_malformed_change_is_refused_and_the_server_keeps_serving() {
+    let dir = tempfile::tempdir().expect("dir");
+    let server = start(dir.path()).await;
+    let sanne = server.add_member("Sanne", Role::Practitioner);
+    let mut phone = server.device(dir.path(), "sanne", &sanne).await;
+    server.sync(&mut phone).await;
+    let mut ws = server.connect(&phone.credential).await.expect("connect");
+    let hello = keukentafel_core::sync::ClientMessage::Hello {
+        cursor: phone.store.sync_cursor().expect("cursor"),
+    };
+    ws.send(Message::Binary(hello.encode().into()))
+        .await
+        .expect("hello");
+    next_message(&mut ws).await.expect("answer");
+    // A change chunk claiming a run of 2^40 values: it aborts a process that hands it to
+    // Automerge 0.12 unchecked.
+    let mut bomb = vec![0x85, 0x6f, 0x4a, 0x83, 0, 0, 0, 0, 1, 12];
+    bomb.extend_from_slice(&[0, 16, 1, 1, 1, 1, 0, 0, 1, 0x01, 6, 0x80]);
+    let push = keukentafel_core::sync::ClientMessage::Push {
+        batch: 1,
+        docs: vec![keukentafel_core::sync::DocChanges {
+            doc: keukentafel_core::sync::DocRef::Case(keukentafel_core::CaseId::random()),
+            changes: bomb,
+        }],
+    };
+    ws.send(Message::Binary(push.encode().into()))
+        .await
+        .expect("push");
+    let answer = next_message(&mut ws).await.expect("answer");
+    assert!(
+        matches!(answer, ServerMessage::Refused { .. }),
+        "{answer:?}"
+    );
+    let case = phone.store.create_case(new_case("2026-8")).expect("case");
+    assert!(
+        matches!(
+            server.sync(&mut phone).await,
+            Some(ServerMessage::Accepted { .. })
+        ),
+        "the server still serves"
+    );
+    assert!(
+        server
+            .admin()
+            .access_log(&format!("case {}", case.short()))
+            .expect("log")
+            .iter()
+            .any(|r| r.outcome == "accepted")
+    );
+}
