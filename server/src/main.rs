@@ -35,6 +35,12 @@ enum Command {
         /// Address to listen on.
         #[arg(long, default_value = "127.0.0.1:7878")]
         listen: SocketAddr,
+        /// TLS certificate chain (PEM); serves HTTPS and WSS with --tls-key.
+        #[arg(long, requires = "tls_key")]
+        tls_cert: Option<PathBuf>,
+        /// TLS private key (PEM).
+        #[arg(long, requires = "tls_cert")]
+        tls_key: Option<PathBuf>,
     },
     /// Manages workspaces.
     Workspace {
@@ -143,7 +149,11 @@ fn main() -> anyhow::Result<()> {
     let mut storage =
         SqliteStorage::open(&cli.db).with_context(|| format!("opening {}", cli.db.display()))?;
     match cli.command {
-        Command::Serve { listen } => serve(storage, listen, &cli.db),
+        Command::Serve {
+            listen,
+            tls_cert,
+            tls_key,
+        } => serve(storage, listen, tls_cert.zip(tls_key), &cli.db),
         Command::Workspace {
             command: WorkspaceCommand::Create { name, area, admin },
         } => {
@@ -269,20 +279,27 @@ fn main() -> anyhow::Result<()> {
     }
 }
 
-fn serve(storage: SqliteStorage, listen: SocketAddr, db: &std::path::Path) -> anyhow::Result<()> {
+fn serve(
+    storage: SqliteStorage,
+    listen: SocketAddr,
+    tls: Option<(PathBuf, PathBuf)>,
+    db: &std::path::Path,
+) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
     runtime.block_on(async move {
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let state = AppState::new(storage, stopped);
-        let listener = tokio::net::TcpListener::bind(listen)
-            .await
+        let handle = axum_server::Handle::new();
+        let listener = std::net::TcpListener::bind(listen)
             .with_context(|| format!("listening on {listen}"))?;
+        listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
-        tracing::info!(%addr, "keukentafel-server listening");
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        tracing::info!(%addr, scheme, "keukentafel-server listening");
         println!(
-            "keukentafel-server listening on http://{addr} (database {})",
+            "keukentafel-server listening on {scheme}://{addr} (database {})",
             db.display()
         );
         let me = std::env::args()
@@ -295,7 +312,8 @@ fn serve(storage: SqliteStorage, listen: SocketAddr, db: &std::path::Path) -> an
         println!(
             "then add members and print enrolment codes with `member add` and `device invite`."
         );
-        let shutdown = async move {
+        let on_signal = handle.clone();
+        tokio::spawn(async move {
             let ctrl_c = tokio::signal::ctrl_c();
             #[cfg(unix)]
             let term = async {
@@ -309,11 +327,35 @@ fn serve(storage: SqliteStorage, listen: SocketAddr, db: &std::path::Path) -> an
             let term = std::future::pending::<()>();
             tokio::select! { _ = ctrl_c => {}, _ = term => {} }
             tracing::info!("shutting down: finishing syncs in flight");
+            // Sessions answer with Stop and close; then the listener drains.
             let _ = stop.send(true);
-        };
-        axum::serve(listener, app(state))
-            .with_graceful_shutdown(shutdown)
-            .await?;
+            on_signal.graceful_shutdown(Some(std::time::Duration::from_secs(10)));
+        });
+        let service = app(state).into_make_service();
+        match tls {
+            Some((cert, key)) => {
+                let _ = rustls::crypto::ring::default_provider().install_default();
+                let config = axum_server::tls_rustls::RustlsConfig::from_pem_file(&cert, &key)
+                    .await
+                    .with_context(|| {
+                        format!(
+                            "reading TLS certificate {} and key {}",
+                            cert.display(),
+                            key.display()
+                        )
+                    })?;
+                axum_server::from_tcp_rustls(listener, config)?
+                    .handle(handle)
+                    .serve(service)
+                    .await?;
+            }
+            None => {
+                axum_server::from_tcp(listener)?
+                    .handle(handle)
+                    .serve(service)
+                    .await?
+            }
+        }
         anyhow::Ok(())
     })
 }

@@ -270,3 +270,69 @@ async fn sigterm_ends_open_syncs_cleanly() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serves_https_with_the_given_certificate() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let dir = tempfile::tempdir().expect("dir");
+    let cert =
+        rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).expect("certificate");
+    let (cert_pem, key_pem) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    std::fs::write(&cert_pem, cert.cert.pem()).expect("write cert");
+    std::fs::write(&key_pem, cert.signing_key.serialize_pem()).expect("write key");
+    let addr = free_addr();
+    let db = dir.path().join("server.db");
+    let _server = Server(
+        Command::new(env!("CARGO_BIN_EXE_keukentafel-server"))
+            .args([
+                "--db",
+                &db.display().to_string(),
+                "serve",
+                "--listen",
+                &addr.to_string(),
+            ])
+            .args([
+                "--tls-cert",
+                &cert_pem.display().to_string(),
+                "--tls-key",
+                &key_pem.display().to_string(),
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start server"),
+    );
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(cert.cert.der().clone())
+        .expect("trust the test certificate");
+    let config = rustls::ClientConfig::builder_with_provider(
+        rustls::crypto::ring::default_provider().into(),
+    )
+    .with_safe_default_protocol_versions()
+    .expect("protocols")
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let response = loop {
+        assert!(Instant::now() < deadline, "no TLS answer");
+        let Ok(tcp) = tokio::net::TcpStream::connect(addr).await else {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            continue;
+        };
+        let name = rustls::pki_types::ServerName::try_from("localhost").expect("name");
+        let Ok(mut tls) = connector.connect(name, tcp).await else {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            continue;
+        };
+        tls.write_all(b"GET /health HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+            .await
+            .expect("request");
+        let mut out = String::new();
+        tls.read_to_string(&mut out).await.ok();
+        break out;
+    };
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    assert!(response.contains("\"status\":\"ok\""));
+}
