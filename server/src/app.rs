@@ -2,7 +2,7 @@
 //! logic itself is the core's [`ServerSession`]; every database step runs on the blocking
 //! pool, never on the async workers.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -17,8 +17,8 @@ use base64::Engine;
 use futures_util::{SinkExt, StreamExt};
 use keukentafel_core::model::Timestamp;
 use keukentafel_core::sync::wire::MAX_FRAME_BYTES;
-use keukentafel_core::sync::{Payload, Peer, ServerMessage, ServerSession, ServerStorage};
-use keukentafel_core::{Limits, WorkspaceId};
+use keukentafel_core::sync::{DocRef, Payload, Peer, ServerMessage, ServerSession, ServerStorage};
+use keukentafel_core::{Limits, MemberId, WorkspaceId};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{broadcast, watch};
 
@@ -40,10 +40,17 @@ pub struct Metrics {
     refused: AtomicU64,
 }
 
+/// A document of the workspace changed: sessions that may care poll.
+#[derive(Clone, Debug)]
+struct Notice {
+    doc: DocRef,
+    assigned: BTreeSet<MemberId>,
+}
+
 /// Shared server state.
 pub struct AppState {
     storage: Arc<Mutex<SqliteStorage>>,
-    hubs: Mutex<HashMap<WorkspaceId, broadcast::Sender<()>>>,
+    hubs: Mutex<HashMap<WorkspaceId, broadcast::Sender<Notice>>>,
     metrics: Metrics,
     limits: Limits,
     shutdown: watch::Receiver<bool>,
@@ -61,10 +68,10 @@ impl AppState {
         })
     }
 
-    fn hub(&self, workspace: &WorkspaceId) -> broadcast::Sender<()> {
+    fn hub(&self, workspace: &WorkspaceId) -> broadcast::Sender<Notice> {
         let mut hubs = self.hubs.lock().unwrap_or_else(|p| p.into_inner());
         hubs.entry(workspace.clone())
-            .or_insert_with(|| broadcast::channel(16).0)
+            .or_insert_with(|| broadcast::channel(256).0)
             .clone()
     }
 
@@ -262,14 +269,15 @@ async fn send(
     true
 }
 
-/// Logs what a session sent and stored, and counts it.
+/// Logs what a session sent and stored, and counts it; returns a notice per stored
+/// document for the other sessions.
 fn account(
     s: &SqliteStorage,
     metrics: &Metrics,
     device: &DeviceRecord,
     replies: &[ServerMessage],
-) -> ServerResult<bool> {
-    let mut stored = false;
+) -> ServerResult<Vec<Notice>> {
+    let mut stored = Vec::new();
     for r in replies {
         match r {
             ServerMessage::Updates { docs, .. } => {
@@ -283,7 +291,14 @@ fn account(
                 }
             }
             ServerMessage::Accepted { doc, .. } => {
-                stored = true;
+                let assigned = match doc {
+                    DocRef::Case(id) => s.case_members(id)?,
+                    DocRef::Workspace(_) => BTreeSet::new(),
+                };
+                stored.push(Notice {
+                    doc: doc.clone(),
+                    assigned,
+                });
                 metrics.accepted.fetch_add(1, Ordering::Relaxed);
                 s.log(Some(device), Some(&doc.to_string()), "change", "accepted")?;
             }
@@ -336,7 +351,10 @@ async fn run_session(state: Arc<AppState>, device: DeviceRecord, socket: WebSock
                 Some(Ok(Message::Text(_))) => Some(Vec::new()),
                 _ => break,
             },
-            _ = notified.recv() => None,
+            notice = notified.recv() => match notice {
+                Ok(n) if !session.as_ref().is_some_and(|s| s.cares_about(&n.doc, &n.assigned)) => continue,
+                _ => None,
+            },
             _ = check.tick() => {
                 let id = device.device.clone();
                 match state.blocking(move |s| s.device(&id)).await {
@@ -393,8 +411,8 @@ async fn run_session(state: Arc<AppState>, device: DeviceRecord, socket: WebSock
         if !send(&mut tx, &state, &replies).await {
             break;
         }
-        if matches!(logged, Ok(true)) {
-            let _ = hub.send(());
+        for notice in logged.unwrap_or_default() {
+            let _ = hub.send(notice);
         }
         if replies
             .iter()

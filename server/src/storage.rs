@@ -437,6 +437,19 @@ impl SqliteStorage {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
+    /// The members a case is assigned to.
+    pub fn case_members(&self, case: &CaseId) -> ServerResult<BTreeSet<MemberId>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT member_id FROM case_assignees WHERE case_id = ?1")?;
+        let rows = stmt.query_map([case.as_str()], |r| r.get::<_, String>(0))?;
+        let mut out = BTreeSet::new();
+        for row in rows {
+            out.insert(MemberId::parse(&row?)?);
+        }
+        Ok(out)
+    }
+
     /// Runs SQLite's integrity check.
     pub fn integrity_check(&self) -> ServerResult<bool> {
         let r: String = self

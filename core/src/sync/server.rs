@@ -104,6 +104,10 @@ pub struct ServerSession {
     /// The feed position the device holds (after its hello, and each acknowledgement).
     held: Option<u64>,
     in_flight: Option<InFlight>,
+    /// The documents the device holds and its member's role, as of the last answer: to
+    /// tell which stored changes concern it without asking storage.
+    holds: BTreeSet<DocRef>,
+    role: Option<Role>,
 }
 
 fn stop(reason: &str) -> Vec<ServerMessage> {
@@ -121,6 +125,8 @@ impl ServerSession {
             limits,
             held: None,
             in_flight: None,
+            holds: BTreeSet::new(),
+            role: None,
         }
     }
 
@@ -144,12 +150,21 @@ impl ServerSession {
             ClientMessage::Hello { cursor } => {
                 self.held = Some(cursor);
                 self.in_flight = None;
+                // Known from the start, so that live changes reach a team lead even when
+                // the hello itself had nothing to send.
+                self.role = storage
+                    .workspace(&self.peer.workspace)?
+                    .and_then(|ws| ws.workspace().member(&self.peer.member).map(|m| m.role));
                 self.updates(storage, cursor)
             }
             ClientMessage::Ack { cursor } => {
                 match self.in_flight.take() {
                     Some(f) if f.cursor == cursor => {
                         storage.update_device_docs(&self.peer.device, &f.added, &f.removed)?;
+                        self.holds.extend(f.added.iter().cloned());
+                        for d in &f.removed {
+                            self.holds.remove(d);
+                        }
                         self.held = Some(cursor);
                     }
                     Some(f) => {
@@ -169,6 +184,16 @@ impl ServerSession {
                     .collect()
             }
         }
+    }
+
+    /// Whether a change just stored in `doc` (a case assigned to `assigned`) may concern this
+    /// device: the driver polls only those sessions, so one push does not wake every
+    /// device of the team.
+    pub fn cares_about(&self, doc: &DocRef, assigned: &BTreeSet<MemberId>) -> bool {
+        matches!(doc, DocRef::Workspace(_))
+            || self.holds.contains(doc)
+            || assigned.contains(&self.peer.member)
+            || self.role == Some(Role::TeamLead)
     }
 
     /// Sends what the feed gained since the device's last acknowledgement, if the device is
@@ -191,6 +216,7 @@ impl ServerSession {
         let ws_id = self.peer.workspace.clone();
         let head = storage.feed_head(&ws_id)?;
         let have = storage.device_docs(&self.peer.device)?;
+        self.holds.clone_from(&have);
         if head == cursor && !have.is_empty() {
             return Ok(vec![ServerMessage::UpToDate { cursor }]);
         }
@@ -201,6 +227,7 @@ impl ServerSession {
                 erase: true,
             }]);
         };
+        self.role = Some(member.role);
         let mut visible: BTreeSet<DocRef> = match member.role {
             Role::Admin => BTreeSet::new(),
             role => storage
