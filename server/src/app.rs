@@ -45,6 +45,8 @@ pub struct Metrics {
 struct Notice {
     doc: DocRef,
     assigned: BTreeSet<MemberId>,
+    /// The device that pushed it: it has the change already.
+    from: keukentafel_core::DeviceId,
 }
 
 /// Shared server state.
@@ -298,6 +300,7 @@ fn account(
                 stored.push(Notice {
                     doc: doc.clone(),
                     assigned,
+                    from: device.device.clone(),
                 });
                 metrics.accepted.fetch_add(1, Ordering::Relaxed);
                 s.log(Some(device), Some(&doc.to_string()), "change", "accepted")?;
@@ -352,7 +355,8 @@ async fn run_session(state: Arc<AppState>, device: DeviceRecord, socket: WebSock
                 _ => break,
             },
             notice = notified.recv() => match notice {
-                Ok(n) if !session.as_ref().is_some_and(|s| s.cares_about(&n.doc, &n.assigned)) => continue,
+                Ok(n) if n.from == device.device
+                    || !session.as_ref().is_some_and(|s| s.cares_about(&n.doc, &n.assigned)) => continue,
                 _ => None,
             },
             _ = check.tick() => {
@@ -405,7 +409,9 @@ async fn run_session(state: Arc<AppState>, device: DeviceRecord, socket: WebSock
         let logged = {
             let replies = replies.clone();
             state
-                .blocking(move |st| account(st, &metrics_state.metrics, &dev, &replies))
+                .blocking(move |st| {
+                    st.in_transaction(|st| account(st, &metrics_state.metrics, &dev, &replies))
+                })
                 .await
         };
         if !send(&mut tx, &state, &replies).await {

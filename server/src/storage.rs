@@ -6,7 +6,7 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use keukentafel_core::model::{NewMember, Timestamp};
+use keukentafel_core::model::{NewMember, Timestamp, Workspace};
 use keukentafel_core::sync::{DocRef, FeedEntry, Heads, ServerStorage};
 use keukentafel_core::{Author, CaseDoc, CaseId, DeviceId, MemberId, WorkspaceDoc, WorkspaceId};
 use rusqlite::{Connection, OptionalExtension, params};
@@ -115,6 +115,9 @@ pub struct AccessRecord {
 /// The server's store.
 pub struct SqliteStorage {
     conn: Connection,
+    /// The last workspace state read, by its heads: every push and answer consults it,
+    /// and it changes rarely.
+    workspace_cache: std::sync::Mutex<Option<(WorkspaceId, Vec<u8>, Workspace)>>,
 }
 
 fn heads_blob(h: &Heads) -> Vec<u8> {
@@ -152,7 +155,10 @@ impl SqliteStorage {
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         conn.execute_batch(SCHEMA)?;
-        Ok(SqliteStorage { conn })
+        Ok(SqliteStorage {
+            conn,
+            workspace_cache: std::sync::Mutex::new(None),
+        })
     }
 
     fn put_document(
@@ -450,6 +456,14 @@ impl SqliteStorage {
         Ok(out)
     }
 
+    /// Runs `f` in one transaction: several log lines cost one disk sync.
+    pub fn in_transaction<T>(&self, f: impl FnOnce(&Self) -> ServerResult<T>) -> ServerResult<T> {
+        let tx = self.conn.unchecked_transaction()?;
+        let out = f(self)?;
+        tx.commit()?;
+        Ok(out)
+    }
+
     /// Runs SQLite's integrity check.
     pub fn integrity_check(&self) -> ServerResult<bool> {
         let r: String = self
@@ -480,6 +494,34 @@ impl ServerStorage for SqliteStorage {
             )
             .optional()?;
         bytes.map(|b| WorkspaceDoc::load(&b)).transpose()
+    }
+
+    fn workspace_state(&self, id: &WorkspaceId) -> keukentafel_core::Result<Option<Workspace>> {
+        let heads: Option<Vec<u8>> = self
+            .conn
+            .query_row(
+                "SELECT heads FROM documents WHERE doc_id = ?1 AND kind = 'workspace'",
+                [id.as_str()],
+                |r| r.get(0),
+            )
+            .optional()?;
+        let Some(heads) = heads else { return Ok(None) };
+        let mut cache = self
+            .workspace_cache
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if let Some((cid, ch, ws)) = cache.as_ref()
+            && cid == id
+            && *ch == heads
+        {
+            return Ok(Some(ws.clone()));
+        }
+        let Some(doc) = self.workspace(id)? else {
+            return Ok(None);
+        };
+        let ws = doc.workspace().clone();
+        *cache = Some((id.clone(), heads, ws.clone()));
+        Ok(Some(ws))
     }
 
     fn case(&self, id: &CaseId) -> keukentafel_core::Result<Option<CaseDoc>> {

@@ -7,7 +7,7 @@ use crate::context::Author;
 use crate::doc::{CaseDoc, WorkspaceDoc};
 use crate::error::{Error, Result};
 use crate::ids::{CaseId, DeviceId, MemberId, WorkspaceId};
-use crate::model::Role;
+use crate::model::{Role, Workspace};
 use crate::untrusted::Limits;
 
 /// Bytes of document data per [`ServerMessage::Updates`] before the rest goes in a next one.
@@ -32,6 +32,11 @@ pub struct FeedEntry {
 pub trait ServerStorage {
     /// The workspace document.
     fn workspace(&self, id: &WorkspaceId) -> Result<Option<WorkspaceDoc>>;
+    /// The workspace's state (members, roles, mandates): what every push and answer is
+    /// judged against. A store may cache it while the document is unchanged.
+    fn workspace_state(&self, id: &WorkspaceId) -> Result<Option<Workspace>> {
+        Ok(self.workspace(id)?.map(|d| d.workspace().clone()))
+    }
     /// A case document.
     fn case(&self, id: &CaseId) -> Result<Option<CaseDoc>>;
     /// A document, compacted, with its heads: what a device that lacks it receives.
@@ -153,8 +158,8 @@ impl ServerSession {
                 // Known from the start, so that live changes reach a team lead even when
                 // the hello itself had nothing to send.
                 self.role = storage
-                    .workspace(&self.peer.workspace)?
-                    .and_then(|ws| ws.workspace().member(&self.peer.member).map(|m| m.role));
+                    .workspace_state(&self.peer.workspace)?
+                    .and_then(|ws| ws.member(&self.peer.member).map(|m| m.role));
                 self.updates(storage, cursor)
             }
             ClientMessage::Ack { cursor } => {
@@ -220,8 +225,8 @@ impl ServerSession {
         if head == cursor && !have.is_empty() {
             return Ok(vec![ServerMessage::UpToDate { cursor }]);
         }
-        let ws = storage.workspace(&ws_id)?.ok_or(Error::NoWorkspace)?;
-        let Some(member) = ws.workspace().member(&self.peer.member) else {
+        let ws = storage.workspace_state(&ws_id)?.ok_or(Error::NoWorkspace)?;
+        let Some(member) = ws.member(&self.peer.member) else {
             return Ok(vec![ServerMessage::Stop {
                 reason: "no longer a member of this team".into(),
                 erase: true,
@@ -306,9 +311,10 @@ impl ServerSession {
             doc: d.doc.clone(),
             reason: e.to_string(),
         };
-        let ws = storage.workspace(&ws_id)?.ok_or(Error::NoWorkspace)?;
         let outcome = match &d.doc {
-            DocRef::Workspace(id) if *id == ws_id => ws
+            DocRef::Workspace(id) if *id == ws_id => storage
+                .workspace(&ws_id)?
+                .ok_or(Error::NoWorkspace)?
                 .ingest(&d.changes, &author, &self.limits)
                 .and_then(|doc| {
                     let heads = Heads::from_refs(&doc.heads());
@@ -316,19 +322,15 @@ impl ServerSession {
                     Ok(heads)
                 }),
             DocRef::Case(id) => {
+                let ws = storage.workspace_state(&ws_id)?.ok_or(Error::NoWorkspace)?;
                 let existing = storage.case(id)?;
-                CaseDoc::ingest(
-                    existing.as_ref(),
-                    &d.changes,
-                    &author,
-                    ws.workspace(),
-                    &self.limits,
+                CaseDoc::ingest(existing.as_ref(), &d.changes, &author, &ws, &self.limits).and_then(
+                    |doc| {
+                        let heads = Heads::from_refs(&doc.heads());
+                        storage.store_case(&ws_id, &doc, &d.changes, &self.peer.device)?;
+                        Ok(heads)
+                    },
                 )
-                .and_then(|doc| {
-                    let heads = Heads::from_refs(&doc.heads());
-                    storage.store_case(&ws_id, &doc, &d.changes, &self.peer.device)?;
-                    Ok(heads)
-                })
             }
             DocRef::Workspace(_) => {
                 Err(crate::untrusted::wrong_kind("document of this workspace").into())
