@@ -484,3 +484,134 @@ async fn a_malformed_change_is_refused_and_the_server_keeps_serving() {
             .any(|r| r.outcome == "accepted")
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_device_of_another_workspace_sees_and_writes_nothing_here() {
+    let dir = tempfile::tempdir().expect("dir");
+    let server = start(dir.path()).await;
+    let sanne = server.add_member("Sanne", Role::Practitioner);
+    let mut phone = server.device(dir.path(), "sanne", &sanne).await;
+    server.sync(&mut phone).await;
+    let case = phone.store.create_case(new_case("2026-9")).expect("case");
+    server.sync(&mut phone).await;
+
+    // A second team on the same server, with a team lead who sees all of *their* cases.
+    let mut admin = server.admin();
+    let (other_ws, _) = admin
+        .create_workspace(
+            "Wijkteam West",
+            "West",
+            NewMember {
+                display_name: "Ad".into(),
+                role: Role::Admin,
+                mandate: Mandate::default(),
+            },
+        )
+        .expect("workspace");
+    let lead = MemberId::random();
+    admin
+        .edit_workspace(&other_ws, |doc, a, now| {
+            doc.add_member(
+                a,
+                now,
+                &lead,
+                NewMember {
+                    display_name: "Lead West".into(),
+                    role: Role::TeamLead,
+                    mandate: Mandate::default(),
+                },
+            )
+        })
+        .expect("lead");
+    let code = auth::new_enrolment_code().expect("code");
+    admin
+        .add_enrolment(
+            &auth::code_hash(&code),
+            &other_ws,
+            &lead,
+            Timestamp(Timestamp::now().0 + 60_000),
+        )
+        .expect("invite");
+    let mut stranger = common::device(server.addr, dir.path(), "west", &code).await;
+    server.sync(&mut stranger).await;
+    assert!(
+        stranger.store.case(&case).is_err(),
+        "nothing of another team arrives"
+    );
+    assert!(
+        stranger
+            .store
+            .list_cases(&Default::default())
+            .expect("list")
+            .is_empty()
+    );
+
+    // Pushing into the other team's case is refused.
+    let mut ws = server.connect(&stranger.credential).await.expect("connect");
+    let hello = keukentafel_core::sync::ClientMessage::Hello {
+        cursor: stranger.store.sync_cursor().expect("cursor"),
+    };
+    ws.send(Message::Binary(hello.encode().into()))
+        .await
+        .expect("hello");
+    next_message(&mut ws).await.expect("answer");
+    let theirs = phone.store.export_case(&case).expect("export");
+    let push = keukentafel_core::sync::ClientMessage::Push {
+        batch: 1,
+        docs: vec![keukentafel_core::sync::DocChanges {
+            doc: keukentafel_core::sync::DocRef::Case(case.clone()),
+            changes: theirs,
+        }],
+    };
+    ws.send(Message::Binary(push.encode().into()))
+        .await
+        .expect("push");
+    assert!(matches!(
+        next_message(&mut ws).await,
+        Some(ServerMessage::Refused { .. })
+    ));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_practitioner_cannot_write_into_a_case_not_assigned_to_them() {
+    let dir = tempfile::tempdir().expect("dir");
+    let server = start(dir.path()).await;
+    let sanne = server.add_member("Sanne", Role::Practitioner);
+    let piet = server.add_member("Piet", Role::Practitioner);
+    let mut phone = server.device(dir.path(), "sanne", &sanne).await;
+    let mut laptop = server.device(dir.path(), "piet", &piet).await;
+    server.sync(&mut phone).await;
+    server.sync(&mut laptop).await;
+    let case = phone.store.create_case(new_case("2026-10")).expect("case");
+    phone
+        .store
+        .edit_case(&case, |doc, ctx| doc.assign(ctx, &piet))
+        .expect("assign Piet");
+    server.sync(&mut phone).await;
+    server.sync(&mut laptop).await;
+    phone
+        .store
+        .edit_case(&case, |doc, ctx| doc.unassign(ctx, &piet))
+        .expect("take Piet off");
+    server.sync(&mut phone).await;
+    // Offline, Piet still works in the case he was taken off.
+    laptop
+        .store
+        .edit_case(&case, |doc, ctx| {
+            doc.set_aanvraag_date(ctx, date!(2026 - 11 - 10))
+        })
+        .expect("offline edit");
+    server.sync(&mut laptop).await;
+    let quarantine = laptop.store.quarantine().expect("quarantine");
+    assert_eq!(quarantine.len(), 1, "refused and kept aside, not lost");
+    assert!(
+        quarantine[0].reason.contains("no longer"),
+        "{}",
+        quarantine[0].reason
+    );
+    assert!(!quarantine[0].changes.is_empty());
+    assert!(
+        laptop.store.case(&case).is_err(),
+        "and the case left his device"
+    );
+}

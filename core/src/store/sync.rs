@@ -190,7 +190,7 @@ impl DeviceStore {
                 step.up_to_date = !self.has_unsent()?;
             }
             ServerMessage::Refused { doc, reason, .. } => {
-                self.set_aside(doc, reason)?;
+                self.set_aside(doc, reason, false)?;
                 step.up_to_date = !self.has_unsent()?;
             }
             ServerMessage::Stop { reason, erase } => {
@@ -271,7 +271,14 @@ impl DeviceStore {
 
     fn take_update(&mut self, update: &DocUpdate) -> Result<()> {
         match (&update.doc, &update.payload) {
-            (DocRef::Case(id), Payload::Remove) => self.erase_case(id)?,
+            (DocRef::Case(_), Payload::Remove) => {
+                // Work not yet sent is kept aside, never erased with the case.
+                self.set_aside(
+                    &update.doc,
+                    "the case is no longer yours to see; your unsent changes are kept here",
+                    true,
+                )?;
+            }
             (DocRef::Workspace(_), Payload::Remove) => return Err(Error::NoWorkspace),
             (DocRef::Case(_), Payload::Full(bytes)) => {
                 self.import_case(bytes)?;
@@ -294,7 +301,15 @@ impl DeviceStore {
 
     /// Keeps refused local changes in the quarantine and sets the document back to what the
     /// server holds, so that later work builds on an accepted state.
-    fn set_aside(&mut self, doc: &DocRef, reason: &str) -> Result<()> {
+    /// With `erase`, the document goes entirely (it may no longer be seen) instead of
+    /// being set back.
+    fn set_aside(&mut self, doc: &DocRef, reason: &str, erase: bool) -> Result<()> {
+        if let DocRef::Case(id) = doc
+            && !self.has_case(id)?
+        {
+            // Already erased, its unsent work already set aside.
+            return Ok(());
+        }
         let server_heads: Vec<u8> = self
             .conn
             .query_row(
@@ -309,7 +324,7 @@ impl DeviceStore {
             DocRef::Case(id) => {
                 self.ensure_loaded(id)?;
                 let case = self.cases.get(id).ok_or_else(|| super::not_found(id))?;
-                let rolled = if since.is_empty() {
+                let rolled = if since.is_empty() || erase {
                     None
                 } else {
                     Some(case.at(&since)?)
@@ -329,10 +344,12 @@ impl DeviceStore {
             }
         };
         let tx = self.conn.transaction()?;
-        tx.execute(
-            "INSERT INTO quarantine (doc_id, kind, at, reason, changes) VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![doc_id(doc), kind, Timestamp::now().0, reason, changes],
-        )?;
+        if !changes.is_empty() {
+            tx.execute(
+                "INSERT INTO quarantine (doc_id, kind, at, reason, changes) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![doc_id(doc), kind, Timestamp::now().0, reason, changes],
+            )?;
+        }
         match (doc, &snapshot) {
             (DocRef::Case(id), None) => super::erase_case_in(&tx, id)?,
             (DocRef::Case(_), Some((bytes, rolled))) => {
@@ -356,14 +373,6 @@ impl DeviceStore {
             }
             DocRef::Workspace(_) => self.reload_workspace()?,
         }
-        Ok(())
-    }
-
-    fn erase_case(&mut self, id: &CaseId) -> Result<()> {
-        let tx = self.conn.transaction()?;
-        super::erase_case_in(&tx, id)?;
-        tx.commit()?;
-        self.cases.remove(id);
         Ok(())
     }
 

@@ -324,6 +324,24 @@ impl ServerSession {
             DocRef::Case(id) => {
                 let ws = storage.workspace_state(&ws_id)?.ok_or(Error::NoWorkspace)?;
                 let existing = storage.case(id)?;
+                // Writing into an existing case needs the right to it now, not only when
+                // the change was made: another team's case, or one taken off this member,
+                // is refused whole.
+                if let Some(e) = &existing {
+                    let team_lead = ws
+                        .member(&self.peer.member)
+                        .is_some_and(|m| m.role == Role::TeamLead);
+                    let allowed = e.case().workspace == ws_id
+                        && (team_lead || e.case().assigned.contains(&self.peer.member));
+                    if !allowed {
+                        return Ok(refused(
+                            crate::rules::RuleViolation::NotAuthorized {
+                                action: crate::rules::Action::EditCase,
+                            }
+                            .into(),
+                        ));
+                    }
+                }
                 CaseDoc::ingest(existing.as_ref(), &d.changes, &author, &ws, &self.limits).and_then(
                     |doc| {
                         let heads = Heads::from_refs(&doc.heads());
