@@ -151,7 +151,7 @@ fn team(storage: &mut SqliteStorage, members: usize, role: Role) -> (WorkspaceId
         .expect("workspace");
     let ids: Vec<MemberId> = (0..members).map(|_| MemberId::random()).collect();
     storage
-        .edit_workspace(&ws, |doc, a, now| {
+        .edit_workspace(&ws, None, |doc, a, now| {
             for (i, id) in ids.iter().enumerate() {
                 doc.add_member(
                     a,

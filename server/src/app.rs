@@ -383,41 +383,39 @@ async fn run_session(state: Arc<AppState>, device: DeviceRecord, socket: WebSock
         let Some(mut s) = session.take() else { break };
         let dev = device.clone();
         let storage = state.storage.clone();
+        let shared = state.clone();
+        // One write transaction per step: the engine's reads and writes and the access log
+        // commit together, before any acknowledgement leaves.
         let worked = tokio::task::spawn_blocking(move || {
             let mut st = lock(&storage);
-            let replies = match &step {
-                Some(frame) => s.receive(&mut *st, frame),
-                None => s.poll(&mut *st),
-            }
-            .map_err(ServerError::from);
-            (s, replies)
+            let outcome = st.immediate(|st| {
+                let replies = match &step {
+                    Some(frame) => s.receive(st, frame),
+                    None => s.poll(st),
+                }?;
+                let notices = account(st, &shared.metrics, &dev, &replies)?;
+                Ok((replies, notices))
+            });
+            (s, outcome)
         })
         .await;
-        let Ok((s, replies)) = worked else { break };
+        let Ok((s, outcome)) = worked else { break };
         session = Some(s);
-        let replies = match replies {
+        let (replies, notices) = match outcome {
             Ok(r) => r,
             Err(e) => {
                 tracing::error!(error = %e, "sync step failed");
-                vec![ServerMessage::Stop {
+                let stop = ServerMessage::Stop {
                     reason: "internal error; sync again later".into(),
                     erase: false,
-                }]
+                };
+                (vec![stop], Vec::new())
             }
-        };
-        let metrics_state = state.clone();
-        let logged = {
-            let replies = replies.clone();
-            state
-                .blocking(move |st| {
-                    st.in_transaction(|st| account(st, &metrics_state.metrics, &dev, &replies))
-                })
-                .await
         };
         if !send(&mut tx, &state, &replies).await {
             break;
         }
-        for notice in logged.unwrap_or_default() {
+        for notice in notices {
             let _ = hub.send(notice);
         }
         if replies

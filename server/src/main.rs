@@ -190,7 +190,7 @@ fn main() -> anyhow::Result<()> {
                 .into_iter()
                 .fold(Mandate::default(), |m, (c, e)| m.with(c, Money::euros(e)));
             let id = MemberId::random();
-            storage.edit_workspace(&workspace, |doc, author, now| {
+            storage.edit_workspace(&workspace, None, |doc, author, now| {
                 doc.add_member(
                     author,
                     now,

@@ -112,6 +112,43 @@ pub struct AccessRecord {
     pub outcome: String,
 }
 
+/// A savepoint: its own transaction when none is open, nested inside one otherwise, so that
+/// a step of the sync engine can run in one outer transaction ([`SqliteStorage::immediate`]).
+/// Dropped without `commit`, it rolls back.
+struct Atomic<'c> {
+    conn: &'c Connection,
+    done: bool,
+}
+
+impl<'c> Atomic<'c> {
+    fn begin(conn: &'c Connection) -> rusqlite::Result<Self> {
+        conn.execute_batch("SAVEPOINT atomic")?;
+        Ok(Atomic { conn, done: false })
+    }
+
+    fn commit(mut self) -> rusqlite::Result<()> {
+        self.done = true;
+        self.conn.execute_batch("RELEASE atomic")
+    }
+}
+
+impl Drop for Atomic<'_> {
+    fn drop(&mut self) {
+        if !self.done {
+            let _ = self
+                .conn
+                .execute_batch("ROLLBACK TO atomic; RELEASE atomic");
+        }
+    }
+}
+
+impl std::ops::Deref for Atomic<'_> {
+    type Target = Connection;
+    fn deref(&self) -> &Connection {
+        self.conn
+    }
+}
+
 /// The server's store.
 pub struct SqliteStorage {
     conn: Connection,
@@ -211,7 +248,7 @@ impl SqliteStorage {
             .into_iter()
             .flat_map(|c| c.bytes)
             .collect();
-        let tx = self.conn.unchecked_transaction()?;
+        let tx = Atomic::begin(&self.conn)?;
         tx.execute(
             "INSERT INTO workspaces (workspace_id, admin_member, admin_device, created_at) VALUES (?1, ?2, ?3, ?4)",
             params![id.as_str(), author.member.as_str(), author.device.as_str(), Timestamp::now().0],
@@ -232,14 +269,19 @@ impl SqliteStorage {
         Ok((id, author.member))
     }
 
-    /// Changes the workspace as its admin (the admin tool): add members, set mandates.
+    /// Changes the workspace (add members, set mandates) in the name of `acting` (an admin
+    /// or team lead calling the admin API), or of the workspace's founding admin (the admin
+    /// tool). The server writes these changes with its own actor for the workspace, never a
+    /// device's. Read and write are one transaction: a concurrent writer makes this fail,
+    /// never lose a change.
     pub fn edit_workspace<T>(
         &mut self,
         workspace: &WorkspaceId,
+        acting: Option<&MemberId>,
         f: impl FnOnce(&mut WorkspaceDoc, &Author, Timestamp) -> keukentafel_core::Result<T>,
     ) -> ServerResult<T> {
-        let (member, device): (String, String) = self
-            .conn
+        let tx = Atomic::begin(&self.conn)?;
+        let (member, device): (String, String) = tx
             .query_row(
                 "SELECT admin_member, admin_device FROM workspaces WHERE workspace_id = ?1",
                 [workspace.as_str()],
@@ -248,7 +290,9 @@ impl SqliteStorage {
             .optional()?
             .ok_or(ServerError::NotFound("workspace"))?;
         let author = Author {
-            member: MemberId::parse(&member)?,
+            member: acting
+                .cloned()
+                .map_or_else(|| MemberId::parse(&member), Ok)?,
             device: DeviceId::parse(&device)?,
         };
         let mut doc = self
@@ -260,7 +304,19 @@ impl SqliteStorage {
             .into_iter()
             .flat_map(|c| c.bytes)
             .collect();
-        self.store_workspace(&doc, &changes, &author.device)?;
+        self.put_document(
+            &DocRef::Workspace(workspace.clone()),
+            workspace,
+            &doc.save(),
+            &heads_from_refs(&doc.heads()),
+        )?;
+        self.append_feed(
+            workspace,
+            &DocRef::Workspace(workspace.clone()),
+            &author.device,
+            &changes,
+        )?;
+        tx.commit()?;
         Ok(out)
     }
 
@@ -288,7 +344,7 @@ impl SqliteStorage {
         label: &str,
         now: Timestamp,
     ) -> ServerResult<DeviceRecord> {
-        let tx = self.conn.unchecked_transaction()?;
+        let tx = Atomic::begin(&self.conn)?;
         let found: Option<(String, String, i64, Option<i64>)> = tx
             .query_row(
                 "SELECT workspace_id, member_id, expires_at, used_at FROM enrolments WHERE code_hash = ?1",
@@ -456,12 +512,24 @@ impl SqliteStorage {
         Ok(out)
     }
 
-    /// Runs `f` in one transaction: several log lines cost one disk sync.
-    pub fn in_transaction<T>(&self, f: impl FnOnce(&Self) -> ServerResult<T>) -> ServerResult<T> {
-        let tx = self.conn.unchecked_transaction()?;
-        let out = f(self)?;
-        tx.commit()?;
-        Ok(out)
+    /// Runs `f` in one write transaction taken at once (`BEGIN IMMEDIATE`): a read followed
+    /// by a write inside it cannot interleave with another process's (the admin tool), and
+    /// everything in it costs one disk sync. Rolled back on error.
+    pub fn immediate<T>(
+        &mut self,
+        f: impl FnOnce(&mut Self) -> ServerResult<T>,
+    ) -> ServerResult<T> {
+        self.conn.execute_batch("BEGIN IMMEDIATE")?;
+        match f(self) {
+            Ok(v) => {
+                self.conn.execute_batch("COMMIT")?;
+                Ok(v)
+            }
+            Err(e) => {
+                let _ = self.conn.execute_batch("ROLLBACK");
+                Err(e)
+            }
+        }
     }
 
     /// Runs SQLite's integrity check.
@@ -567,7 +635,7 @@ impl ServerStorage for SqliteStorage {
         changes: &[u8],
         device: &DeviceId,
     ) -> keukentafel_core::Result<u64> {
-        let tx = self.conn.unchecked_transaction()?;
+        let tx = Atomic::begin(&self.conn)?;
         let id = doc.id();
         let r = DocRef::Case(id.clone());
         self.put_document(&r, workspace, &doc.save(), &heads_from_refs(&doc.heads()))?;
@@ -592,7 +660,7 @@ impl ServerStorage for SqliteStorage {
         changes: &[u8],
         device: &DeviceId,
     ) -> keukentafel_core::Result<u64> {
-        let tx = self.conn.unchecked_transaction()?;
+        let tx = Atomic::begin(&self.conn)?;
         let id = doc.workspace().id.clone();
         let r = DocRef::Workspace(id.clone());
         self.put_document(&r, &id, &doc.save(), &heads_from_refs(&doc.heads()))?;
@@ -690,7 +758,7 @@ impl ServerStorage for SqliteStorage {
         added: &[DocRef],
         removed: &[DocRef],
     ) -> keukentafel_core::Result<()> {
-        let tx = self.conn.unchecked_transaction()?;
+        let tx = Atomic::begin(&self.conn)?;
         for d in added {
             let (id, kind) = doc_key(d);
             tx.execute(

@@ -76,7 +76,7 @@ fn prepare(db: &Path) -> String {
         )
         .expect("workspace");
     let lead = MemberId::random();
-    s.edit_workspace(&ws, |doc, a, now| {
+    s.edit_workspace(&ws, None, |doc, a, now| {
         doc.add_member(
             a,
             now,

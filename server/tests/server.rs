@@ -67,7 +67,7 @@ impl TestServer {
     fn add_member(&self, name: &str, role: Role) -> MemberId {
         let id = MemberId::random();
         self.admin()
-            .edit_workspace(&self.workspace, |doc, author, now| {
+            .edit_workspace(&self.workspace, None, |doc, author, now| {
                 doc.add_member(
                     author,
                     now,
@@ -510,7 +510,7 @@ async fn a_device_of_another_workspace_sees_and_writes_nothing_here() {
         .expect("workspace");
     let lead = MemberId::random();
     admin
-        .edit_workspace(&other_ws, |doc, a, now| {
+        .edit_workspace(&other_ws, None, |doc, a, now| {
             doc.add_member(
                 a,
                 now,
