@@ -2,23 +2,23 @@
 //! logic itself is the core's [`ServerSession`]; every database step runs on the blocking
 //! pool, never on the async workers.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use base64::Engine;
 use futures_util::{SinkExt, StreamExt};
-use keukentafel_core::model::Timestamp;
+use keukentafel_core::model::{Mandate, Money, NewMember, ProvisionCategory, Role, Timestamp};
 use keukentafel_core::sync::wire::MAX_FRAME_BYTES;
 use keukentafel_core::sync::{DocRef, Payload, Peer, ServerMessage, ServerSession, ServerStorage};
-use keukentafel_core::{Limits, MemberId, WorkspaceId};
+use keukentafel_core::{CaseId, DeviceId, Limits, MemberId, WorkspaceId};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{broadcast, watch};
 
@@ -102,6 +102,11 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/metrics", get(metrics))
         .route("/v1/enrol", post(enrol))
         .route("/v1/sync", get(sync))
+        .route("/v1/admin/members", post(admin_add_member))
+        .route("/v1/admin/invites", post(admin_invite))
+        .route("/v1/admin/devices", get(admin_devices))
+        .route("/v1/admin/devices/{device}/revoke", post(admin_revoke))
+        .route("/v1/admin/access-log/{case}", get(admin_access_log))
         .layer(DefaultBodyLimit::max(64 * 1024))
         .with_state(state)
 }
@@ -271,6 +276,13 @@ async fn send(
     true
 }
 
+fn doc_id(doc: &DocRef) -> &str {
+    match doc {
+        DocRef::Workspace(id) => id.as_str(),
+        DocRef::Case(id) => id.as_str(),
+    }
+}
+
 /// Logs what a session sent and stored, and counts it; returns a notice per stored
 /// document for the other sessions.
 fn account(
@@ -289,7 +301,7 @@ fn account(
                         Payload::Changes(_) => "sent changes",
                         Payload::Remove => "told to erase",
                     };
-                    s.log(Some(device), Some(&d.doc.to_string()), what, "ok")?;
+                    s.log(Some(device), Some(doc_id(&d.doc)), what, "ok")?;
                 }
             }
             ServerMessage::Accepted { doc, .. } => {
@@ -303,13 +315,13 @@ fn account(
                     from: device.device.clone(),
                 });
                 metrics.accepted.fetch_add(1, Ordering::Relaxed);
-                s.log(Some(device), Some(&doc.to_string()), "change", "accepted")?;
+                s.log(Some(device), Some(doc_id(doc)), "change", "accepted")?;
             }
             ServerMessage::Refused { doc, reason, .. } => {
                 metrics.refused.fetch_add(1, Ordering::Relaxed);
                 s.log(
                     Some(device),
-                    Some(&doc.to_string()),
+                    Some(doc_id(doc)),
                     "change",
                     &format!("refused: {reason}"),
                 )?;
@@ -426,4 +438,183 @@ async fn run_session(state: Arc<AppState>, device: DeviceRecord, socket: WebSock
         }
     }
     state.metrics.connected.fetch_sub(1, Ordering::Relaxed);
+}
+
+// ---- admin API: the admin tool's operations over HTTP JSON, for an admin's or team lead's
+// enrolled device, within its own workspace.
+
+async fn admin(state: &AppState, headers: &HeaderMap) -> ServerResult<DeviceRecord> {
+    let device = authenticate(state, headers).await?;
+    if device.revoked_at.is_some() {
+        return Err(ServerError::Unauthorized("this device was revoked"));
+    }
+    let (ws, member) = (device.workspace.clone(), device.member.clone());
+    let role = state
+        .blocking(move |s| {
+            Ok(s.workspace_state(&ws)?
+                .and_then(|w| w.member(&member).map(|m| m.role)))
+        })
+        .await?;
+    match role {
+        Some(Role::Admin | Role::TeamLead) => Ok(device),
+        _ => Err(ServerError::Forbidden(
+            "managing the team needs an admin or team lead",
+        )),
+    }
+}
+
+/// A new member.
+#[derive(Deserialize)]
+pub struct AddMemberRequest {
+    /// Name shown to colleagues.
+    pub display_name: String,
+    /// Role.
+    pub role: Role,
+    /// Mandate: per provision category the highest amount per decision, in whole euros.
+    #[serde(default)]
+    pub mandate: BTreeMap<ProvisionCategory, i64>,
+}
+
+async fn admin_add_member(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Json(req): Json<AddMemberRequest>,
+) -> ServerResult<Json<serde_json::Value>> {
+    let caller = admin(&state, &headers).await?;
+    if req.display_name.chars().count() > 100 {
+        return Err(ServerError::BadRequest("display_name too long"));
+    }
+    let id = MemberId::random();
+    let member = id.clone();
+    let mandate = req
+        .mandate
+        .iter()
+        .fold(Mandate::default(), |m, (c, e)| m.with(*c, Money::euros(*e)));
+    state
+        .blocking(move |s| {
+            s.immediate(|s| {
+                s.edit_workspace(
+                    &caller.workspace,
+                    Some(&caller.member),
+                    |doc, author, now| {
+                        doc.add_member(
+                            author,
+                            now,
+                            &member,
+                            NewMember {
+                                display_name: req.display_name,
+                                role: req.role,
+                                mandate,
+                            },
+                        )
+                    },
+                )?;
+                s.log(Some(&caller), None, "member added", member.as_str())
+            })
+        })
+        .await?;
+    Ok(Json(serde_json::json!({ "member_id": id })))
+}
+
+/// An enrolment code for a member's new device.
+#[derive(Deserialize)]
+pub struct InviteRequest {
+    /// The member.
+    pub member_id: MemberId,
+    /// How long the code stays valid (1 to 336 hours; 24 when left out).
+    #[serde(default = "default_valid_hours")]
+    pub valid_hours: i64,
+}
+
+fn default_valid_hours() -> i64 {
+    24
+}
+
+async fn admin_invite(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Json(req): Json<InviteRequest>,
+) -> ServerResult<Json<serde_json::Value>> {
+    let caller = admin(&state, &headers).await?;
+    if !(1..=336).contains(&req.valid_hours) {
+        return Err(ServerError::BadRequest(
+            "valid_hours must be between 1 and 336",
+        ));
+    }
+    let code = auth::new_enrolment_code()?;
+    let hash = auth::code_hash(&code);
+    let expires = Timestamp(Timestamp::now().0 + req.valid_hours * 3_600_000);
+    state
+        .blocking(move |s| {
+            let ws = s
+                .workspace_state(&caller.workspace)?
+                .ok_or(ServerError::NotFound("workspace"))?;
+            if ws.member(&req.member_id).is_none() {
+                return Err(ServerError::NotFound("member"));
+            }
+            s.add_enrolment(&hash, &caller.workspace, &req.member_id, expires)?;
+            s.log(Some(&caller), None, "invite issued", req.member_id.as_str())
+        })
+        .await?;
+    Ok(Json(
+        serde_json::json!({ "code": code, "expires_at": expires.0 }),
+    ))
+}
+
+async fn admin_devices(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+) -> ServerResult<Json<Vec<DeviceRecord>>> {
+    let caller = admin(&state, &headers).await?;
+    Ok(Json(
+        state
+            .blocking(move |s| s.devices(&caller.workspace))
+            .await?,
+    ))
+}
+
+async fn admin_revoke(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path(device): Path<String>,
+) -> ServerResult<Json<serde_json::Value>> {
+    let caller = admin(&state, &headers).await?;
+    let device = DeviceId::parse(&device).map_err(|_| ServerError::NotFound("device"))?;
+    state
+        .blocking(move |s| {
+            let target = s
+                .device(&device)?
+                .filter(|d| d.workspace == caller.workspace)
+                .ok_or(ServerError::NotFound("device"))?;
+            s.revoke(&device, Timestamp::now())?;
+            s.log(
+                Some(&target),
+                None,
+                "revoked",
+                &format!("by member {}", caller.member),
+            )
+        })
+        .await?;
+    Ok(Json(serde_json::json!({ "revoked": true })))
+}
+
+async fn admin_access_log(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path(case): Path<String>,
+) -> ServerResult<Json<Vec<crate::storage::AccessRecord>>> {
+    let caller = admin(&state, &headers).await?;
+    let case = CaseId::parse(&case).map_err(|_| ServerError::NotFound("case"))?;
+    let records = state
+        .blocking(move |s| {
+            let ours = s
+                .case(&case)?
+                .is_some_and(|c| c.case().workspace == caller.workspace);
+            if !ours {
+                return Err(ServerError::NotFound("case"));
+            }
+            s.access_log(case.as_str())
+        })
+        .await?;
+    Ok(Json(records))
 }

@@ -14,6 +14,9 @@ pub enum ServerError {
     /// The caller is not (or no longer) allowed.
     #[error("not authorized: {0}")]
     Unauthorized(&'static str),
+    /// Authenticated, but the member's role does not allow this.
+    #[error("forbidden: {0}")]
+    Forbidden(&'static str),
     /// The thing named does not exist.
     #[error("{0} not found")]
     NotFound(&'static str),
@@ -35,6 +38,7 @@ impl IntoResponse for ServerError {
     fn into_response(self) -> Response {
         let (status, message) = match &self {
             ServerError::Unauthorized(m) => (StatusCode::UNAUTHORIZED, (*m).to_owned()),
+            ServerError::Forbidden(m) => (StatusCode::FORBIDDEN, (*m).to_owned()),
             ServerError::NotFound(m) => (StatusCode::NOT_FOUND, format!("{m} not found")),
             ServerError::BadRequest(m) => (StatusCode::BAD_REQUEST, (*m).to_owned()),
             ServerError::Core(keukentafel_core::Error::Rule(v)) => {

@@ -59,7 +59,7 @@ enum Command {
     },
     /// Shows the access log of a case (or the workspace document).
     AccessLog {
-        /// The document, as printed in logs (e.g. "case C-1A2B3C") or a case id.
+        /// The case id.
         #[arg(long)]
         case: String,
     },
@@ -259,12 +259,8 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::AccessLog { case } => {
-            let doc = if case.contains(' ') {
-                case
-            } else {
-                format!("case {}", keukentafel_core::CaseId::parse(&case)?.short())
-            };
-            for r in storage.access_log(&doc)? {
+            let case = keukentafel_core::CaseId::parse(&case)?;
+            for r in storage.access_log(case.as_str())? {
                 println!(
                     "{}  {}  device {}  {}  {}",
                     r.at,

@@ -219,10 +219,7 @@ async fn devices_enrol_sync_and_converge_through_the_server() {
             .any(|c| c.field == "status")
     );
 
-    let log = server
-        .admin()
-        .access_log(&format!("case {}", case.short()))
-        .expect("log");
+    let log = server.admin().access_log(case.as_str()).expect("log");
     assert!(
         log.iter()
             .any(|r| r.action == "change" && r.outcome == "accepted")
@@ -422,10 +419,7 @@ async fn a_practitioner_never_receives_a_case_not_assigned_to_them() {
     server.sync(&mut phone).await;
     server.sync(&mut laptop).await;
     assert!(laptop.store.case(&case).is_err());
-    let log = server
-        .admin()
-        .access_log(&format!("case {}", case.short()))
-        .expect("log");
+    let log = server.admin().access_log(case.as_str()).expect("log");
     assert!(
         log.iter()
             .all(|r| r.device.as_deref() != Some(laptop.device_id.as_str())),
@@ -478,7 +472,7 @@ async fn a_malformed_change_is_refused_and_the_server_keeps_serving() {
     assert!(
         server
             .admin()
-            .access_log(&format!("case {}", case.short()))
+            .access_log(case.as_str())
             .expect("log")
             .iter()
             .any(|r| r.outcome == "accepted")
@@ -614,4 +608,106 @@ async fn a_practitioner_cannot_write_into_a_case_not_assigned_to_them() {
         laptop.store.case(&case).is_err(),
         "and the case left his device"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_admin_manages_the_team_over_the_admin_api() {
+    let dir = tempfile::tempdir().expect("dir");
+    let server = start(dir.path()).await;
+    let admin_member = server.add_member("Beheer", Role::Admin);
+    let admin = server.device(dir.path(), "admin", &admin_member).await;
+    let sanne = server.add_member("Sanne", Role::Practitioner);
+    let phone = server.device(dir.path(), "sanne", &sanne).await;
+    let http = reqwest::Client::new();
+    let url = |path: &str| format!("http://{}{path}", server.addr);
+
+    // Not without a credential, and not with a practitioner's.
+    let r = http
+        .get(url("/v1/admin/devices"))
+        .send()
+        .await
+        .expect("call");
+    assert_eq!(r.status(), 401);
+    let r = http
+        .get(url("/v1/admin/devices"))
+        .bearer_auth(&phone.credential)
+        .send()
+        .await
+        .expect("call");
+    assert_eq!(r.status(), 403);
+
+    let r = http
+        .post(url("/v1/admin/members"))
+        .bearer_auth(&admin.credential)
+        .json(&serde_json::json!({ "display_name": "Piet", "role": "practitioner", "mandate": { "huishoudelijke_hulp": 2500 } }))
+        .send()
+        .await
+        .expect("call");
+    assert!(r.status().is_success(), "{}", r.status());
+    let piet: serde_json::Value = r.json().await.expect("json");
+    let piet = piet["member_id"].as_str().expect("id").to_owned();
+    let r = http
+        .post(url("/v1/admin/invites"))
+        .bearer_auth(&admin.credential)
+        .json(&serde_json::json!({ "member_id": piet, "valid_hours": 2 }))
+        .send()
+        .await
+        .expect("call");
+    let invite: serde_json::Value = r.json().await.expect("json");
+    let code = invite["code"].as_str().expect("code").to_owned();
+    let mut laptop = common::device(server.addr, dir.path(), "piet", &code).await;
+    server.sync(&mut laptop).await;
+    let ws = laptop.store.workspace().expect("workspace");
+    let piet_id = MemberId::parse(&piet).expect("id");
+    assert_eq!(
+        ws.members[&piet_id]
+            .mandate
+            .limit(ProvisionCategory::HuishoudelijkeHulp),
+        Some(Money::euros(2_500))
+    );
+
+    let devices: Vec<serde_json::Value> = http
+        .get(url("/v1/admin/devices"))
+        .bearer_auth(&admin.credential)
+        .send()
+        .await
+        .expect("call")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(devices.len(), 3);
+    let r = http
+        .post(url(&format!(
+            "/v1/admin/devices/{}/revoke",
+            laptop.device_id
+        )))
+        .bearer_auth(&admin.credential)
+        .send()
+        .await
+        .expect("call");
+    assert!(r.status().is_success());
+    assert!(matches!(
+        server.sync(&mut laptop).await,
+        Some(ServerMessage::Stop { erase: true, .. })
+    ));
+
+    // What the rulebook refuses is a clear error, and nothing is stored.
+    let r = http
+        .post(url("/v1/admin/members"))
+        .bearer_auth(&admin.credential)
+        .json(&serde_json::json!({ "display_name": "", "role": "practitioner" }))
+        .send()
+        .await
+        .expect("call");
+    assert_eq!(r.status(), 422, "the rulebook's refusal is a clear error");
+    let r = http
+        .get(url(&format!(
+            "/v1/admin/access-log/{}",
+            keukentafel_core::CaseId::random()
+        )))
+        .bearer_auth(&admin.credential)
+        .send()
+        .await
+        .expect("call");
+    assert_eq!(r.status(), 404);
 }
