@@ -757,3 +757,121 @@ fn a_day_of_steps_is_judged_step_by_step_and_a_resolution_is_accepted() {
             .all(|c| c.field != "status")
     );
 }
+
+#[test]
+fn three_devices_working_and_syncing_in_random_orders_converge_on_the_server() {
+    for seed in 1..=12u64 {
+        let mut rng = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+        let mut next = move |n: u64| {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng % n
+        };
+        let mut server = server();
+        let dir = tempfile::tempdir().expect("dir");
+        let sanne = server.add_member("Sanne", Role::Practitioner);
+        let piet = server.add_member("Piet", Role::Practitioner);
+        let lead = server.lead.member.clone();
+        let mut devices = [
+            server.device(dir.path(), "a", &sanne),
+            server.device(dir.path(), "b", &piet),
+            server.device(dir.path(), "c", &lead),
+        ];
+        for d in devices.iter_mut() {
+            server.sync(d);
+        }
+        let shared = devices[0]
+            .store
+            .create_case(new_case("2026-S"))
+            .expect("case");
+        devices[0]
+            .store
+            .edit_case(&shared, |doc, ctx| doc.assign(ctx, &piet))
+            .expect("assign");
+        devices[0]
+            .store
+            .edit_case(&shared, |doc, ctx| {
+                doc.record_conversation(ctx, conversation())
+            })
+            .expect("conv");
+        let own = devices[1]
+            .store
+            .create_case(new_case("2026-P"))
+            .expect("Piet's own case");
+        for d in devices.iter_mut() {
+            server.sync(d);
+        }
+        for _ in 0..25 {
+            let i = next(3) as usize;
+            let d = &mut devices[i];
+            match next(5) {
+                0 | 1 => server.sync(d),
+                2 => {
+                    let _ = d.store.edit_case(&shared, |doc, ctx| {
+                        let conv = doc
+                            .case()
+                            .conversations
+                            .keys()
+                            .next()
+                            .cloned()
+                            .ok_or(keukentafel_core::Error::NoWorkspace)?;
+                        doc.edit_notes(
+                            ctx,
+                            &conv,
+                            NotesEdit::Splice {
+                                at: 0,
+                                delete: 0,
+                                insert: format!("d{i} "),
+                            },
+                        )
+                    });
+                    Traffic::default()
+                }
+                3 => {
+                    let _ = d.store.edit_case(&shared, |doc, ctx| {
+                        doc.draft_decision(ctx, decision(100 * (i as i64 + 1)))
+                    });
+                    Traffic::default()
+                }
+                _ => {
+                    let _ = d.store.edit_case(&own, |doc, ctx| {
+                        doc.set_aanvraag_date(ctx, date!(2026 - 11 - 10))
+                    });
+                    Traffic::default()
+                }
+            };
+        }
+        for _ in 0..2 {
+            for d in devices.iter_mut() {
+                server.sync(d);
+            }
+        }
+        let on_server = server_case(&server, &shared);
+        for (i, d) in devices.iter_mut().enumerate() {
+            assert_eq!(
+                d.store.case(&shared).expect("case"),
+                on_server,
+                "seed {seed}: device {i}"
+            );
+            assert!(
+                d.store.quarantine().expect("quarantine").is_empty(),
+                "seed {seed}: device {i}"
+            );
+        }
+        assert_eq!(
+            devices[1].store.case(&own).expect("own"),
+            server_case(&server, &own),
+            "seed {seed}"
+        );
+        assert!(
+            devices[0].store.case(&own).is_err(),
+            "seed {seed}: Sanne never holds Piet's own case"
+        );
+        assert_eq!(
+            devices[2].store.case(&own).expect("lead sees all"),
+            server_case(&server, &own),
+            "seed {seed}"
+        );
+    }
+}
