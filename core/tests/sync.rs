@@ -875,3 +875,75 @@ fn three_devices_working_and_syncing_in_random_orders_converge_on_the_server() {
         );
     }
 }
+
+#[test]
+fn a_push_is_stored_only_under_the_document_it_names() {
+    let mut server = server();
+    let dir = tempfile::tempdir().expect("dir");
+    let sanne = server.add_member("Sanne", Role::Practitioner);
+    let mut phone = server.device(dir.path(), "sanne", &sanne);
+    server.sync(&mut phone);
+    let real = phone.store.create_case(new_case("2026-R")).expect("case");
+    let bytes = phone.store.export_case(&real).expect("export");
+    let borrowed = CaseId::random();
+    let mut session = ServerSession::new(phone.peer.clone(), Limits::default());
+    session
+        .receive(
+            &mut server.storage,
+            &ClientMessage::Hello { cursor: 0 }.encode(),
+        )
+        .expect("hello");
+    let push = ClientMessage::Push {
+        batch: 9,
+        docs: vec![keukentafel_core::sync::DocChanges {
+            doc: keukentafel_core::sync::DocRef::Case(borrowed.clone()),
+            changes: bytes,
+        }],
+    };
+    let replies = session
+        .receive(&mut server.storage, &push.encode())
+        .expect("push");
+    assert!(
+        matches!(&replies[..], [ServerMessage::Refused { .. }]),
+        "{replies:?}"
+    );
+    assert!(server.storage.case(&borrowed).expect("read").is_none());
+    assert!(
+        server.storage.case(&real).expect("read").is_none(),
+        "nothing stored under the real id either"
+    );
+
+    // A push the server already has in full stores nothing new.
+    let head = server
+        .storage
+        .feed_head(&server.workspace.workspace().id)
+        .expect("head");
+    server.sync(&mut phone);
+    let after_first = server
+        .storage
+        .feed_head(&server.workspace.workspace().id)
+        .expect("head");
+    assert!(after_first > head);
+    let again = ClientMessage::Push {
+        batch: 10,
+        docs: vec![keukentafel_core::sync::DocChanges {
+            doc: keukentafel_core::sync::DocRef::Case(real.clone()),
+            changes: phone.store.export_case(&real).expect("export"),
+        }],
+    };
+    let replies = session
+        .receive(&mut server.storage, &again.encode())
+        .expect("re-push");
+    assert!(
+        matches!(&replies[..], [ServerMessage::Accepted { .. }]),
+        "{replies:?}"
+    );
+    assert_eq!(
+        server
+            .storage
+            .feed_head(&server.workspace.workspace().id)
+            .expect("head"),
+        after_first,
+        "the feed did not grow"
+    );
+}

@@ -90,8 +90,8 @@ impl AppState {
 }
 
 fn lock(storage: &Mutex<SqliteStorage>) -> MutexGuard<'_, SqliteStorage> {
-    // A panic while holding the lock cannot leave SQLite half-written (transactions roll
-    // back), so the store stays usable.
+    // A panic while holding the lock cannot leave SQLite half-written: `immediate` rolls
+    // back on a panic, and every write outside it is one statement or a savepoint.
     storage.lock().unwrap_or_else(|p| p.into_inner())
 }
 
@@ -373,12 +373,17 @@ async fn run_session(state: Arc<AppState>, device: DeviceRecord, socket: WebSock
             },
             _ = check.tick() => {
                 let id = device.device.clone();
+                // Only a confirmed revocation erases a device; a failed check is tried again.
                 match state.blocking(move |s| s.device(&id)).await {
-                    Ok(Some(d)) if d.revoked_at.is_none() => continue,
-                    _ => {
+                    Ok(Some(d)) if d.revoked_at.is_some() => {
                         let _ = send(&mut tx, &state, &[ServerMessage::Stop { reason: "this device was revoked".into(), erase: true }]).await;
                         break;
                     }
+                    Ok(None) => {
+                        let _ = send(&mut tx, &state, &[ServerMessage::Stop { reason: "unknown device".into(), erase: false }]).await;
+                        break;
+                    }
+                    _ => continue,
                 }
             }
             _ = shutdown.changed() => {

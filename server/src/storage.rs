@@ -206,12 +206,18 @@ impl SqliteStorage {
         heads: &Heads,
     ) -> rusqlite::Result<()> {
         let (id, kind) = doc_key(doc);
-        self.conn.execute(
+        // An id already taken by a document of another kind or team is never overwritten.
+        let n = self.conn.execute(
             "INSERT INTO documents (doc_id, workspace_id, kind, snapshot, heads) VALUES (?1, ?2, ?3, ?4, ?5)
-             ON CONFLICT(doc_id) DO UPDATE SET snapshot = excluded.snapshot, heads = excluded.heads",
+             ON CONFLICT(doc_id) DO UPDATE SET snapshot = excluded.snapshot, heads = excluded.heads
+             WHERE documents.kind = excluded.kind AND documents.workspace_id = excluded.workspace_id",
             params![id, workspace.as_str(), kind, snapshot, heads_blob(heads)],
         )?;
-        Ok(())
+        if n == 1 {
+            Ok(())
+        } else {
+            Err(rusqlite::Error::StatementChangedRows(n))
+        }
     }
 
     fn append_feed(
@@ -520,14 +526,19 @@ impl SqliteStorage {
         f: impl FnOnce(&mut Self) -> ServerResult<T>,
     ) -> ServerResult<T> {
         self.conn.execute_batch("BEGIN IMMEDIATE")?;
-        match f(self) {
-            Ok(v) => {
+        // A panic inside must not leave the transaction open for every later step.
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(self))) {
+            Ok(Ok(v)) => {
                 self.conn.execute_batch("COMMIT")?;
                 Ok(v)
             }
-            Err(e) => {
+            Ok(Err(e)) => {
                 let _ = self.conn.execute_batch("ROLLBACK");
                 Err(e)
+            }
+            Err(panic) => {
+                let _ = self.conn.execute_batch("ROLLBACK");
+                std::panic::resume_unwind(panic)
             }
         }
     }
@@ -618,12 +629,14 @@ impl ServerStorage for SqliteStorage {
     }
 
     fn heads(&self, doc: &DocRef) -> keukentafel_core::Result<Heads> {
-        let (id, _) = doc_key(doc);
+        let (id, kind) = doc_key(doc);
         let h: Option<Vec<u8>> = self
             .conn
-            .query_row("SELECT heads FROM documents WHERE doc_id = ?1", [id], |r| {
-                r.get(0)
-            })
+            .query_row(
+                "SELECT heads FROM documents WHERE doc_id = ?1 AND kind = ?2",
+                [id, kind],
+                |r| r.get(0),
+            )
             .optional()?;
         Ok(h.map(|h| heads_of(&h)).unwrap_or_default())
     }

@@ -160,6 +160,12 @@ impl ServerSession {
                 self.role = storage
                     .workspace_state(&self.peer.workspace)?
                     .and_then(|ws| ws.member(&self.peer.member).map(|m| m.role));
+                if self.role.is_none() {
+                    return Ok(vec![ServerMessage::Stop {
+                        reason: "no longer a member of this team".into(),
+                        erase: true,
+                    }]);
+                }
                 self.updates(storage, cursor)
             }
             ClientMessage::Ack { cursor } => {
@@ -342,11 +348,23 @@ impl ServerSession {
                         ));
                     }
                 }
+                let before = existing.as_ref().map(CaseDoc::heads).unwrap_or_default();
                 CaseDoc::ingest(existing.as_ref(), &d.changes, &author, &ws, &self.limits).and_then(
                     |doc| {
-                        let heads = Heads::from_refs(&doc.heads());
-                        storage.store_case(&ws_id, &doc, &d.changes, &self.peer.device)?;
-                        Ok(heads)
+                        // The document must be the case named, of this team: never a way
+                        // to write over another document under a borrowed id.
+                        if doc.id() != id || doc.case().workspace != ws_id {
+                            return Err(
+                                crate::untrusted::wrong_kind("case named in the push").into()
+                            );
+                        }
+                        let heads = doc.heads();
+                        if heads != before {
+                            // Only what is new goes into the feed: a re-sent push adds nothing.
+                            let new = doc.changes_since(&before);
+                            storage.store_case(&ws_id, &doc, &new, &self.peer.device)?;
+                        }
+                        Ok(Heads::from_refs(&heads))
                     },
                 )
             }
