@@ -585,7 +585,11 @@ fn nobody_pushes_changes_in_another_devices_name() {
     session
         .receive(
             &mut server.storage,
-            &ClientMessage::Hello { cursor: 0 }.encode(),
+            &ClientMessage::Hello {
+                cursor: 0,
+                lacking: vec![],
+            }
+            .encode(),
         )
         .expect("hello");
     let push = ClientMessage::Push {
@@ -890,7 +894,11 @@ fn a_push_is_stored_only_under_the_document_it_names() {
     session
         .receive(
             &mut server.storage,
-            &ClientMessage::Hello { cursor: 0 }.encode(),
+            &ClientMessage::Hello {
+                cursor: 0,
+                lacking: vec![],
+            }
+            .encode(),
         )
         .expect("hello");
     let push = ClientMessage::Push {
@@ -945,5 +953,49 @@ fn a_push_is_stored_only_under_the_document_it_names() {
             .expect("head"),
         after_first,
         "the feed did not grow"
+    );
+}
+
+#[test]
+fn a_case_erased_before_the_acknowledgement_arrived_comes_back_whole() {
+    let mut server = server();
+    let dir = tempfile::tempdir().expect("dir");
+    let sanne = server.add_member("Sanne", Role::Practitioner);
+    let piet = server.add_member("Piet", Role::Practitioner);
+    let mut phone = server.device(dir.path(), "sanne", &sanne);
+    let mut laptop = server.device(dir.path(), "piet", &piet);
+    server.sync(&mut phone);
+    server.sync(&mut laptop);
+    let case = phone.store.create_case(new_case("2026-L")).expect("case");
+    phone
+        .store
+        .edit_case(&case, |doc, ctx| doc.assign(ctx, &piet))
+        .expect("assign");
+    server.sync(&mut phone);
+    server.sync(&mut laptop);
+    phone
+        .store
+        .edit_case(&case, |doc, ctx| doc.unassign(ctx, &piet))
+        .expect("unassign");
+    server.sync(&mut phone);
+    // Piet's device takes in the removal, but the connection drops before its Ack.
+    server.sync_dropping_after(&mut laptop, 2);
+    assert!(laptop.store.case(&case).is_err());
+    phone
+        .store
+        .edit_case(&case, |doc, ctx| doc.assign(ctx, &piet))
+        .expect("assign again");
+    phone
+        .store
+        .edit_case(&case, |doc, ctx| {
+            doc.set_aanvraag_date(ctx, date!(2026 - 11 - 12))
+        })
+        .expect("edit");
+    server.sync(&mut phone);
+    server.sync(&mut laptop);
+    server.sync(&mut laptop);
+    assert_eq!(
+        laptop.store.case(&case).expect("back on Piet's device"),
+        server_case(&server, &case)
     );
 }

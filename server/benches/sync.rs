@@ -91,7 +91,14 @@ async fn send(ws: &mut Socket, m: &ClientMessage) {
 
 /// Hello and take in the answer (acknowledged); returns the cursor.
 async fn hello(ws: &mut Socket, cursor: u64) -> u64 {
-    send(ws, &ClientMessage::Hello { cursor }).await;
+    send(
+        ws,
+        &ClientMessage::Hello {
+            cursor,
+            lacking: vec![],
+        },
+    )
+    .await;
     loop {
         match recv(ws).await {
             ServerMessage::UpToDate { cursor } => return cursor,

@@ -234,6 +234,7 @@ async fn sigterm_ends_open_syncs_cleanly() {
     ws.send(Message::Binary(
         ClientMessage::Hello {
             cursor: tablet.store.sync_cursor().expect("cursor"),
+            lacking: vec![],
         }
         .encode()
         .into(),

@@ -330,6 +330,7 @@ async fn a_revoked_device_is_stopped_mid_connection_and_erases_its_data() {
     ws.send(Message::Binary(
         keukentafel_core::sync::ClientMessage::Hello {
             cursor: phone.store.sync_cursor().expect("cursor"),
+            lacking: vec![],
         }
         .encode()
         .into(),
@@ -437,6 +438,7 @@ async fn a_malformed_change_is_refused_and_the_server_keeps_serving() {
     let mut ws = server.connect(&phone.credential).await.expect("connect");
     let hello = keukentafel_core::sync::ClientMessage::Hello {
         cursor: phone.store.sync_cursor().expect("cursor"),
+        lacking: vec![],
     };
     ws.send(Message::Binary(hello.encode().into()))
         .await
@@ -544,6 +546,7 @@ async fn a_device_of_another_workspace_sees_and_writes_nothing_here() {
     let mut ws = server.connect(&stranger.credential).await.expect("connect");
     let hello = keukentafel_core::sync::ClientMessage::Hello {
         cursor: stranger.store.sync_cursor().expect("cursor"),
+        lacking: vec![],
     };
     ws.send(Message::Binary(hello.encode().into()))
         .await

@@ -23,6 +23,10 @@ CREATE TABLE documents (
 ) STRICT;
 CREATE INDEX documents_dirty ON documents(dirty) WHERE dirty = 1;
 
+CREATE TABLE lacking (
+    doc_id TEXT PRIMARY KEY
+) STRICT;
+
 CREATE TABLE quarantine (
     seq     INTEGER PRIMARY KEY AUTOINCREMENT,
     doc_id  TEXT NOT NULL,

@@ -88,6 +88,9 @@ pub struct QuarantinedChanges {
     pub changes: Vec<u8>,
 }
 
+/// Bytes of changes per push message.
+const PUSH_BYTES: usize = 4 * 1024 * 1024;
+
 fn doc_ref(kind: &str, id: &str) -> Result<DocRef> {
     Ok(match kind {
         "workspace" => DocRef::Workspace(WorkspaceId::parse(id)?),
@@ -125,8 +128,17 @@ impl DeviceStore {
     /// Opens a sync: the hello with this device's cursor, and the local changes the server
     /// lacks, per document. With nothing changed on the device, that is one small message.
     pub fn sync_start(&mut self) -> Result<Vec<ClientMessage>> {
+        let lacking: Vec<DocRef> = {
+            let mut stmt = self
+                .conn
+                .prepare_cached("SELECT doc_id FROM lacking ORDER BY doc_id")?;
+            let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+            rows.map(|id| Ok(DocRef::Case(CaseId::parse(&id?)?)))
+                .collect::<Result<_>>()?
+        };
         let mut out = vec![ClientMessage::Hello {
             cursor: self.sync_cursor()?,
+            lacking,
         }];
         let dirty: Vec<(String, String, Vec<u8>)> = {
             let mut stmt = self.conn.prepare_cached(
@@ -157,7 +169,20 @@ impl DeviceStore {
                 docs.push(DocChanges { doc, changes });
             }
         }
-        if !docs.is_empty() {
+        // Several pushes of a few MiB each, well within a frame.
+        let mut batches: Vec<Vec<DocChanges>> = Vec::new();
+        let mut size = PUSH_BYTES;
+        for d in docs {
+            if size + d.changes.len() > PUSH_BYTES {
+                batches.push(Vec::new());
+                size = 0;
+            }
+            size += d.changes.len();
+            if let Some(b) = batches.last_mut() {
+                b.push(d);
+            }
+        }
+        for docs in batches {
             let batch: u64 = meta(&self.conn, "next_batch")?
                 .and_then(|b| b.parse().ok())
                 .unwrap_or(1);
@@ -189,7 +214,12 @@ impl DeviceStore {
                 self.set_server_heads(doc, heads)?;
                 step.up_to_date = !self.has_unsent()?;
             }
-            ServerMessage::Refused { doc, reason, .. } => {
+            ServerMessage::Refused {
+                doc, reason, heads, ..
+            } => {
+                if !heads.0.is_empty() && self.holds(doc)? {
+                    self.record_server_heads(doc, heads)?;
+                }
                 self.set_aside(doc, reason, false)?;
                 step.up_to_date = !self.has_unsent()?;
             }
@@ -229,6 +259,21 @@ impl DeviceStore {
             });
         }
         Ok(out)
+    }
+
+    fn holds(&self, doc: &DocRef) -> Result<bool> {
+        Ok(match doc {
+            DocRef::Case(id) => self.has_case(id)?,
+            DocRef::Workspace(_) => self.workspace.is_some(),
+        })
+    }
+
+    fn record_server_heads(&self, doc: &DocRef, heads: &Heads) -> Result<()> {
+        self.conn.execute(
+            "UPDATE documents SET server_heads = ?2 WHERE doc_id = ?1",
+            params![doc_id(doc), heads_blob(heads)],
+        )?;
+        Ok(())
     }
 
     fn has_unsent(&self) -> Result<bool> {
@@ -280,10 +325,21 @@ impl DeviceStore {
                 )?;
             }
             (DocRef::Workspace(_), Payload::Remove) => return Err(Error::NoWorkspace),
-            (DocRef::Case(_), Payload::Full(bytes)) => {
+            (DocRef::Case(id), Payload::Full(bytes)) => {
                 self.import_case(bytes)?;
+                self.conn
+                    .execute("DELETE FROM lacking WHERE doc_id = ?1", [id.as_str()])?;
             }
             (DocRef::Case(id), Payload::Changes(bytes)) => {
+                if !self.has_case(id)? {
+                    // The server thinks this device holds the case (an erase raced its
+                    // acknowledgement): ask for it whole at the next hello.
+                    self.conn.execute(
+                        "INSERT OR IGNORE INTO lacking (doc_id) VALUES (?1)",
+                        [id.as_str()],
+                    )?;
+                    return Ok(());
+                }
                 self.apply_remote_changes(id, bytes)?;
             }
             (DocRef::Workspace(id), Payload::Full(bytes) | Payload::Changes(bytes)) => {

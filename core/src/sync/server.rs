@@ -10,6 +10,9 @@ use crate::ids::{CaseId, DeviceId, MemberId, WorkspaceId};
 use crate::model::{Role, Workspace};
 use crate::untrusted::Limits;
 
+/// A document's changes larger than this travel as the whole compacted document instead.
+const FULL_AFTER_BYTES: usize = 4 * 1024 * 1024;
+
 /// Bytes of document data per [`ServerMessage::Updates`] before the rest goes in a next one.
 const PAGE_BYTES: usize = 1024 * 1024;
 
@@ -152,7 +155,11 @@ impl ServerSession {
             Err(e) => return Ok(stop(&e.to_string())),
         };
         match msg {
-            ClientMessage::Hello { cursor } => {
+            ClientMessage::Hello { cursor, lacking } => {
+                if lacking.len() > 100_000 {
+                    return Ok(stop("too many documents listed"));
+                }
+                storage.update_device_docs(&self.peer.device, &[], &lacking)?;
                 self.held = Some(cursor);
                 self.in_flight = None;
                 // Known from the start, so that live changes reach a team lead even when
@@ -166,7 +173,7 @@ impl ServerSession {
                         erase: true,
                     }]);
                 }
-                self.updates(storage, cursor)
+                self.updates(storage, cursor, !lacking.is_empty())
             }
             ClientMessage::Ack { cursor } => {
                 match self.in_flight.take() {
@@ -213,22 +220,25 @@ impl ServerSession {
     pub fn poll(&mut self, storage: &mut impl ServerStorage) -> Result<Vec<ServerMessage>> {
         match (self.held, &self.in_flight) {
             (Some(cursor), None) if storage.feed_head(&self.peer.workspace)? > cursor => {
-                self.updates(storage, cursor)
+                self.updates(storage, cursor, false)
             }
             _ => Ok(Vec::new()),
         }
     }
 
+    /// What the device lacks after `cursor`. With `recheck`, its holdings are compared with
+    /// what it may see even when the feed has not moved.
     fn updates(
         &mut self,
         storage: &mut impl ServerStorage,
         cursor: u64,
+        recheck: bool,
     ) -> Result<Vec<ServerMessage>> {
         let ws_id = self.peer.workspace.clone();
         let head = storage.feed_head(&ws_id)?;
         let have = storage.device_docs(&self.peer.device)?;
         self.holds.clone_from(&have);
-        if head == cursor && !have.is_empty() {
+        if head == cursor && !have.is_empty() && !recheck {
             return Ok(vec![ServerMessage::UpToDate { cursor }]);
         }
         let ws = storage.workspace_state(&ws_id)?.ok_or(Error::NoWorkspace)?;
@@ -279,10 +289,19 @@ impl ServerSession {
         }
         for doc in order {
             let bytes = changes.remove(&doc).unwrap_or_default();
+            // Past this size the compacted document is smaller, and within every limit.
+            let payload = if bytes.len() > FULL_AFTER_BYTES {
+                match storage.document(&doc)? {
+                    Some((full, _)) => Payload::Full(full),
+                    None => continue,
+                }
+            } else {
+                Payload::Changes(bytes)
+            };
             let heads = storage.heads(&doc)?;
             updates.push(DocUpdate {
                 doc,
-                payload: Payload::Changes(bytes),
+                payload,
                 heads,
             });
         }
@@ -312,10 +331,11 @@ impl ServerSession {
             device: self.peer.device.clone(),
         };
         let ws_id = self.peer.workspace.clone();
-        let refused = |e: Error| ServerMessage::Refused {
+        let refused = |e: Error, heads: Heads| ServerMessage::Refused {
             batch,
             doc: d.doc.clone(),
             reason: e.to_string(),
+            heads,
         };
         let outcome = match &d.doc {
             DocRef::Workspace(id) if *id == ws_id => storage
@@ -345,6 +365,7 @@ impl ServerSession {
                                 action: crate::rules::Action::EditCase,
                             }
                             .into(),
+                            Heads::default(),
                         ));
                     }
                 }
@@ -378,7 +399,15 @@ impl ServerSession {
                 doc: d.doc.clone(),
                 heads,
             },
-            Err(e @ (Error::Rule(_) | Error::Untrusted(_) | Error::Malformed { .. })) => refused(e),
+            Err(e @ (Error::Rule(_) | Error::Untrusted(_) | Error::Malformed { .. })) => {
+                // The device's replica goes back to what the server holds, if it may see it.
+                let heads = if self.holds.contains(&d.doc) {
+                    storage.heads(&d.doc)?
+                } else {
+                    Heads::default()
+                };
+                refused(e, heads)
+            }
             Err(e) => return Err(e),
         })
     }

@@ -96,6 +96,9 @@ pub enum ClientMessage {
     Hello {
         /// Position in the server's change feed the device has fully taken in.
         cursor: u64,
+        /// Documents the server believes the device holds but it does not (it erased one
+        /// before its acknowledgement arrived): the server sends them whole.
+        lacking: Vec<DocRef>,
     },
     /// Local changes the server lacks, for some documents.
     Push {
@@ -147,6 +150,9 @@ pub enum ServerMessage {
         doc: DocRef,
         /// Why, in words that name no personal data.
         reason: String,
+        /// The server's heads of the document (empty when the device may not see it): the
+        /// device sets its replica back to these.
+        heads: Heads,
     },
     /// The device must stop: revoked, or a protocol error. With `erase`, it must erase
     /// its local data.
