@@ -226,33 +226,38 @@ impl CaseDoc {
         let empty = Automerge::new();
         let base = existing.map_or(&empty, |d| &d.doc);
         let mut beginnings = usize::from(existing.is_some());
-        let merged = super::ingest(base, bytes, author, limits, |before, after, resolves| {
-            let (after, _) = untrusted::read("case", || read_case(after))?;
-            let Some(before) = before else {
-                beginnings += 1;
-                if beginnings > 1 {
-                    return Err(untrusted::wrong_kind("case with one beginning").into());
-                }
-                return Ok(rules::check_case_change(
+        let merged = super::ingest(
+            base,
+            bytes,
+            author,
+            limits,
+            |doc| untrusted::read("case", || read_case(doc)),
+            |before, (after, _), resolves| {
+                let Some((before, raw)) = before else {
+                    beginnings += 1;
+                    if beginnings > 1 {
+                        return Err(untrusted::wrong_kind("case with one beginning").into());
+                    }
+                    return Ok(rules::check_case_change(
+                        workspace,
+                        &author.member,
+                        None,
+                        after,
+                        &BTreeSet::new(),
+                        None,
+                    )?);
+                };
+                let conflicted: BTreeSet<ItemRef> = raw.iter().map(|c| c.item.clone()).collect();
+                Ok(rules::check_case_change(
                     workspace,
                     &author.member,
-                    None,
-                    &after,
-                    &BTreeSet::new(),
-                    None,
-                )?);
-            };
-            let (before, raw) = untrusted::read("case", || read_case(before))?;
-            let conflicted: BTreeSet<ItemRef> = raw.into_iter().map(|c| c.item).collect();
-            Ok(rules::check_case_change(
-                workspace,
-                &author.member,
-                Some(&before),
-                &after,
-                &conflicted,
-                resolves,
-            )?)
-        })?;
+                    Some(before),
+                    after,
+                    &conflicted,
+                    resolves,
+                )?)
+            },
+        )?;
         let doc = Self::from_automerge(merged)?;
         if existing.is_some_and(|e| e.state.id != doc.state.id) {
             return Err(untrusted::wrong_kind("case").into());

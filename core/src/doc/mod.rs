@@ -13,7 +13,6 @@ use automerge::{Automerge, ReadDoc};
 
 use crate::change::{ChangeRef, LocalChange};
 use crate::context::{Author, ChangeNote, actor_for};
-use crate::error::UntrustedInput;
 use crate::error::{Error, Result};
 use crate::item::ItemRef;
 use crate::model::Timestamp;
@@ -62,54 +61,58 @@ pub(crate) fn commit<T, S>(
 /// the change's parents before, the state right after it, and the member named in it,
 /// which must be the device's own. All or nothing: the returned document has every change,
 /// or an error says which rule the first offending change broke.
-pub(crate) fn ingest(
+///
+/// A device's changes form one chain (its actor's sequence), so a running copy moves from
+/// one to the next and each state is read once: linear in the number of changes. Only when
+/// a change also depends on others' changes (the device synced in between) is the copy
+/// taken afresh at its parents.
+pub(crate) fn ingest<S>(
     base: &Automerge,
     bytes: &[u8],
     author: &Author,
     limits: &Limits,
-    mut judge: impl FnMut(Option<&Automerge>, &Automerge, Option<&ItemRef>) -> Result<()>,
+    read: impl Fn(&Automerge) -> Result<S>,
+    mut judge: impl FnMut(Option<&S>, &S, Option<&ItemRef>) -> Result<()>,
 ) -> Result<Automerge> {
     let merged = untrusted::apply_changes(base, bytes, limits)?;
     // `a.get_changes_added(b)`: the changes b has that a lacks.
     let mut pending = base.get_changes_added(&merged);
-    let mut known: std::collections::HashSet<automerge::ChangeHash> =
-        base.get_heads().into_iter().collect();
     let actor = actor_for(&author.device);
     let forged = || rules::RuleViolation::NotAuthorized {
         action: rules::Action::WriteAsAnother,
     };
-    // Judge in causal order: a change after the ones it depends on.
-    while !pending.is_empty() {
-        let ready = pending
-            .iter()
-            .position(|c| {
-                c.deps()
-                    .iter()
-                    .all(|d| known.contains(d) || base.get_change_meta_by_hash(d).is_some())
-            })
-            .ok_or_else(|| {
-                Error::from(UntrustedInput::Malformed {
-                    kind: "changes",
-                    reason: "no causal order".into(),
-                })
-            })?;
-        let change = pending.swap_remove(ready);
-        if change.actor_id() != &actor {
-            return Err(forged().into());
-        }
+    if pending.iter().any(|c| c.actor_id() != &actor) {
+        return Err(forged().into());
+    }
+    pending.sort_by_key(automerge::Change::seq);
+    let mut running: Option<(Automerge, S)> = None;
+    for change in pending {
         let note = ChangeNote::decode(change.message())
             .filter(|n| n.member == author.member)
             .ok_or_else(forged)?;
-        let before = if change.deps().is_empty() {
-            None
-        } else {
-            Some(untrusted::read("document", || {
-                Ok(merged.fork_at(change.deps())?)
-            })?)
+        let mut parents = change.deps().to_vec();
+        parents.sort_unstable();
+        let (mut copy, before) = match running.take() {
+            Some((doc, state))
+                if {
+                    let mut heads = doc.get_heads();
+                    heads.sort_unstable();
+                    heads == parents
+                } =>
+            {
+                (doc, Some(state))
+            }
+            _ if parents.is_empty() => (Automerge::new(), None),
+            _ => {
+                let copy = untrusted::read("document", || Ok(merged.fork_at(&parents)?))?;
+                let state = read(&copy)?;
+                (copy, Some(state))
+            }
         };
-        let after = untrusted::read("document", || Ok(merged.fork_at(&[change.hash()])?))?;
+        untrusted::read("changes", || Ok(copy.apply_changes([change.clone()])?))?;
+        let after = read(&copy)?;
         judge(before.as_ref(), &after, note.resolves.as_ref())?;
-        known.insert(change.hash());
+        running = Some((copy, after));
     }
     Ok(merged)
 }

@@ -133,18 +133,23 @@ impl WorkspaceDoc {
 
     /// Takes in workspace changes a device pushed; see [`crate::CaseDoc::ingest`].
     pub fn ingest(&self, bytes: &[u8], author: &Author, limits: &Limits) -> Result<WorkspaceDoc> {
-        let merged = super::ingest(&self.doc, bytes, author, limits, |before, after, _| {
-            let Some(before) = before else {
-                return Err(untrusted::wrong_kind("workspace with one beginning").into());
-            };
-            let (before, _) = untrusted::read("workspace", || read_workspace(before))?;
-            let (after, _) = untrusted::read("workspace", || read_workspace(after))?;
-            Ok(rules::check_workspace_change(
-                &author.member,
-                Some(&before),
-                &after,
-            )?)
-        })?;
+        let merged = super::ingest(
+            &self.doc,
+            bytes,
+            author,
+            limits,
+            |doc| untrusted::read("workspace", || read_workspace(doc)),
+            |before, (after, _), _| {
+                let Some((before, _)) = before else {
+                    return Err(untrusted::wrong_kind("workspace with one beginning").into());
+                };
+                Ok(rules::check_workspace_change(
+                    &author.member,
+                    Some(before),
+                    after,
+                )?)
+            },
+        )?;
         let (state, conflicts) = untrusted::read("workspace", || read_workspace(&merged))?;
         if state.id != self.state.id {
             return Err(untrusted::wrong_kind("workspace").into());
