@@ -45,8 +45,9 @@ pub struct Metrics {
 struct Notice {
     doc: DocRef,
     assigned: BTreeSet<MemberId>,
-    /// The device that pushed it: it has the change already.
-    from: keukentafel_core::DeviceId,
+    /// The device that pushed it, which has the change already; `None` for changes the
+    /// server made (the admin API).
+    from: Option<keukentafel_core::DeviceId>,
 }
 
 /// Shared server state.
@@ -68,6 +69,11 @@ impl AppState {
             limits: Limits::default(),
             shutdown,
         })
+    }
+
+    /// Devices connected for sync right now.
+    pub fn connected_devices(&self) -> u64 {
+        self.metrics.connected.load(Ordering::Relaxed)
     }
 
     fn hub(&self, workspace: &WorkspaceId) -> broadcast::Sender<Notice> {
@@ -312,7 +318,7 @@ fn account(
                 stored.push(Notice {
                     doc: doc.clone(),
                     assigned,
-                    from: device.device.clone(),
+                    from: Some(device.device.clone()),
                 });
                 metrics.accepted.fetch_add(1, Ordering::Relaxed);
                 s.log(Some(device), Some(doc_id(doc)), "change", "accepted")?;
@@ -367,7 +373,7 @@ async fn run_session(state: Arc<AppState>, device: DeviceRecord, socket: WebSock
                 _ => break,
             },
             notice = notified.recv() => match notice {
-                Ok(n) if n.from == device.device
+                Ok(n) if n.from.as_ref() == Some(&device.device)
                     || !session.as_ref().is_some_and(|s| s.cares_about(&n.doc, &n.assigned)) => continue,
                 _ => None,
             },
@@ -490,6 +496,7 @@ async fn admin_add_member(
         return Err(ServerError::BadRequest("display_name too long"));
     }
     let id = MemberId::random();
+    let workspace = caller.workspace.clone();
     let member = id.clone();
     let mandate = req
         .mandate
@@ -518,6 +525,12 @@ async fn admin_add_member(
             })
         })
         .await?;
+    // Connected devices of the team learn of the new member at once.
+    let _ = state.hub(&workspace).send(Notice {
+        doc: DocRef::Workspace(workspace.clone()),
+        assigned: BTreeSet::new(),
+        from: None,
+    });
     Ok(Json(serde_json::json!({ "member_id": id })))
 }
 

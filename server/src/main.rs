@@ -309,6 +309,7 @@ fn serve(
             "then add members and print enrolment codes with `member add` and `device invite`."
         );
         let on_signal = handle.clone();
+        let sessions = state.clone();
         tokio::spawn(async move {
             let ctrl_c = tokio::signal::ctrl_c();
             #[cfg(unix)]
@@ -323,8 +324,13 @@ fn serve(
             let term = std::future::pending::<()>();
             tokio::select! { _ = ctrl_c => {}, _ = term => {} }
             tracing::info!("shutting down: finishing syncs in flight");
-            // Sessions answer with Stop and close; then the listener drains.
+            // Sessions finish their step, answer with Stop and close; then the listener
+            // drains. Upgraded connections are not tracked by the listener, so wait for them.
             let _ = stop.send(true);
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+            while sessions.connected_devices() > 0 && std::time::Instant::now() < deadline {
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
             on_signal.graceful_shutdown(Some(std::time::Duration::from_secs(10)));
         });
         let service = app(state).into_make_service();

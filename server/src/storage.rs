@@ -368,6 +368,15 @@ impl SqliteStorage {
             }
             Some((w, m, _, None)) => (WorkspaceId::parse(&w)?, MemberId::parse(&m)?),
         };
+        // A code outlives nothing: a member who left in the meantime enrols no device.
+        let active = self
+            .workspace_state(&workspace)?
+            .is_some_and(|ws| ws.member(&member).is_some());
+        if !active {
+            return Err(ServerError::Unauthorized(
+                "the member of this code is no longer active",
+            ));
+        }
         let device = DeviceId::random();
         tx.execute(
             "UPDATE enrolments SET used_at = ?2 WHERE code_hash = ?1",

@@ -714,3 +714,20 @@ async fn an_admin_manages_the_team_over_the_admin_api() {
         .expect("call");
     assert_eq!(r.status(), 404);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_code_for_a_member_who_left_enrols_nothing() {
+    let dir = tempfile::tempdir().expect("dir");
+    let server = start(dir.path()).await;
+    let sanne = server.add_member("Sanne", Role::Practitioner);
+    let code = server.invite(&sanne, 60_000);
+    server
+        .admin()
+        .edit_workspace(&server.workspace, None, |doc, a, now| {
+            doc.deactivate_member(a, now, &sanne)
+        })
+        .expect("Sanne leaves");
+    let r = server.enrol(&code).await;
+    assert_eq!(r.status(), 401);
+    assert!(r.text().await.expect("body").contains("no longer active"));
+}

@@ -263,7 +263,13 @@ impl ServerSession {
 
         let mut changes: BTreeMap<DocRef, Vec<u8>> = BTreeMap::new();
         let mut order = Vec::new();
-        for entry in storage.feed_since(&ws_id, cursor)? {
+        // A device that holds nothing gets every document whole: the feed is not read.
+        let feed = if have.is_empty() {
+            Vec::new()
+        } else {
+            storage.feed_since(&ws_id, cursor)?
+        };
+        for entry in feed {
             if entry.device == self.peer.device
                 || !have.contains(&entry.doc)
                 || !visible.contains(&entry.doc)
