@@ -282,13 +282,6 @@ async fn send(
     true
 }
 
-fn doc_id(doc: &DocRef) -> &str {
-    match doc {
-        DocRef::Workspace(id) => id.as_str(),
-        DocRef::Case(id) => id.as_str(),
-    }
-}
-
 /// Logs what a session sent and stored, and counts it; returns a notice per stored
 /// document for the other sessions.
 fn account(
@@ -307,7 +300,7 @@ fn account(
                         Payload::Changes(_) => "sent changes",
                         Payload::Remove => "told to erase",
                     };
-                    s.log(Some(device), Some(doc_id(&d.doc)), what, "ok")?;
+                    s.log(Some(device), Some(d.doc.id()), what, "ok")?;
                 }
             }
             ServerMessage::Accepted { doc, .. } => {
@@ -321,13 +314,13 @@ fn account(
                     from: Some(device.device.clone()),
                 });
                 metrics.accepted.fetch_add(1, Ordering::Relaxed);
-                s.log(Some(device), Some(doc_id(doc)), "change", "accepted")?;
+                s.log(Some(device), Some(doc.id()), "change", "accepted")?;
             }
             ServerMessage::Refused { doc, reason, .. } => {
                 metrics.refused.fetch_add(1, Ordering::Relaxed);
                 s.log(
                     Some(device),
-                    Some(doc_id(doc)),
+                    Some(doc.id()),
                     "change",
                     &format!("refused: {reason}"),
                 )?;

@@ -157,33 +157,6 @@ pub struct SqliteStorage {
     workspace_cache: std::sync::Mutex<Option<(WorkspaceId, Vec<u8>, Workspace)>>,
 }
 
-fn heads_blob(h: &Heads) -> Vec<u8> {
-    h.0.concat()
-}
-
-fn heads_of(blob: &[u8]) -> Heads {
-    Heads(
-        blob.chunks_exact(32)
-            .filter_map(|c| <[u8; 32]>::try_from(c).ok())
-            .collect(),
-    )
-}
-
-fn doc_key(doc: &DocRef) -> (&str, &'static str) {
-    match doc {
-        DocRef::Workspace(id) => (id.as_str(), "workspace"),
-        DocRef::Case(id) => (id.as_str(), "case"),
-    }
-}
-
-fn doc_ref(id: &str, kind: &str) -> keukentafel_core::Result<DocRef> {
-    Ok(if kind == "workspace" {
-        DocRef::Workspace(WorkspaceId::parse(id)?)
-    } else {
-        DocRef::Case(CaseId::parse(id)?)
-    })
-}
-
 impl SqliteStorage {
     /// Opens (creating) the store at `path`.
     pub fn open(path: &Path) -> ServerResult<SqliteStorage> {
@@ -205,13 +178,13 @@ impl SqliteStorage {
         snapshot: &[u8],
         heads: &Heads,
     ) -> rusqlite::Result<()> {
-        let (id, kind) = doc_key(doc);
+        let (id, kind) = (doc.id(), doc.kind());
         // An id already taken by a document of another kind or team is never overwritten.
         let n = self.conn.execute(
             "INSERT INTO documents (doc_id, workspace_id, kind, snapshot, heads) VALUES (?1, ?2, ?3, ?4, ?5)
              ON CONFLICT(doc_id) DO UPDATE SET snapshot = excluded.snapshot, heads = excluded.heads
              WHERE documents.kind = excluded.kind AND documents.workspace_id = excluded.workspace_id",
-            params![id, workspace.as_str(), kind, snapshot, heads_blob(heads)],
+            params![id, workspace.as_str(), kind, snapshot, heads.to_blob()],
         )?;
         if n == 1 {
             Ok(())
@@ -227,7 +200,7 @@ impl SqliteStorage {
         device: &DeviceId,
         changes: &[u8],
     ) -> rusqlite::Result<u64> {
-        let (id, kind) = doc_key(doc);
+        let (id, kind) = (doc.id(), doc.kind());
         let seq: i64 = self.conn.query_row(
             "INSERT INTO feed (workspace_id, doc_id, kind, device_id, changes) VALUES (?1, ?2, ?3, ?4, ?5) RETURNING seq",
             params![workspace.as_str(), id, kind, device.as_str(), changes],
@@ -263,7 +236,7 @@ impl SqliteStorage {
             &DocRef::Workspace(id.clone()),
             &id,
             &doc.save(),
-            &heads_from_refs(&doc.heads()),
+            &Heads::from_refs(&doc.heads()),
         )?;
         self.append_feed(
             &id,
@@ -314,7 +287,7 @@ impl SqliteStorage {
             &DocRef::Workspace(workspace.clone()),
             workspace,
             &doc.save(),
-            &heads_from_refs(&doc.heads()),
+            &Heads::from_refs(&doc.heads()),
         )?;
         self.append_feed(
             workspace,
@@ -561,16 +534,6 @@ impl SqliteStorage {
     }
 }
 
-fn hex_hash(s: &str) -> Option<[u8; 32]> {
-    let mut out = [0u8; 32];
-    hex::decode_to_slice(s, &mut out).ok()?;
-    Some(out)
-}
-
-fn heads_from_refs(refs: &[keukentafel_core::ChangeRef]) -> Heads {
-    Heads(refs.iter().filter_map(|h| hex_hash(h.as_str())).collect())
-}
-
 impl ServerStorage for SqliteStorage {
     fn workspace(&self, id: &WorkspaceId) -> keukentafel_core::Result<Option<WorkspaceDoc>> {
         let bytes: Option<Vec<u8>> = self
@@ -625,7 +588,7 @@ impl ServerStorage for SqliteStorage {
     }
 
     fn document(&self, doc: &DocRef) -> keukentafel_core::Result<Option<(Vec<u8>, Heads)>> {
-        let (id, kind) = doc_key(doc);
+        let (id, kind) = (doc.id(), doc.kind());
         let row: Option<(Vec<u8>, Vec<u8>)> = self
             .conn
             .query_row(
@@ -634,11 +597,11 @@ impl ServerStorage for SqliteStorage {
                 |r| Ok((r.get(0)?, r.get(1)?)),
             )
             .optional()?;
-        Ok(row.map(|(s, h)| (s, heads_of(&h))))
+        Ok(row.map(|(s, h)| (s, Heads::from_blob(&h))))
     }
 
     fn heads(&self, doc: &DocRef) -> keukentafel_core::Result<Heads> {
-        let (id, kind) = doc_key(doc);
+        let (id, kind) = (doc.id(), doc.kind());
         let h: Option<Vec<u8>> = self
             .conn
             .query_row(
@@ -647,7 +610,7 @@ impl ServerStorage for SqliteStorage {
                 |r| r.get(0),
             )
             .optional()?;
-        Ok(h.map(|h| heads_of(&h)).unwrap_or_default())
+        Ok(h.map(|h| Heads::from_blob(&h)).unwrap_or_default())
     }
 
     fn store_case(
@@ -660,7 +623,7 @@ impl ServerStorage for SqliteStorage {
         let tx = Atomic::begin(&self.conn)?;
         let id = doc.id();
         let r = DocRef::Case(id.clone());
-        self.put_document(&r, workspace, &doc.save(), &heads_from_refs(&doc.heads()))?;
+        self.put_document(&r, workspace, &doc.save(), &Heads::from_refs(&doc.heads()))?;
         tx.execute(
             "DELETE FROM case_assignees WHERE case_id = ?1",
             [id.as_str()],
@@ -685,7 +648,7 @@ impl ServerStorage for SqliteStorage {
         let tx = Atomic::begin(&self.conn)?;
         let id = doc.workspace().id.clone();
         let r = DocRef::Workspace(id.clone());
-        self.put_document(&r, &id, &doc.save(), &heads_from_refs(&doc.heads()))?;
+        self.put_document(&r, &id, &doc.save(), &Heads::from_refs(&doc.heads()))?;
         let seq = self.append_feed(&id, &r, device, changes)?;
         tx.commit()?;
         Ok(seq)
@@ -719,7 +682,7 @@ impl ServerStorage for SqliteStorage {
             let (seq, id, kind, device, changes) = row?;
             out.push(FeedEntry {
                 seq: u64::try_from(seq).unwrap_or(0),
-                doc: doc_ref(&id, &kind)?,
+                doc: DocRef::parse(&id, &kind)?,
                 device: DeviceId::parse(&device)?,
                 changes,
             });
@@ -769,7 +732,7 @@ impl ServerStorage for SqliteStorage {
         let mut out = BTreeSet::new();
         for row in rows {
             let (id, kind) = row?;
-            out.insert(doc_ref(&id, &kind)?);
+            out.insert(DocRef::parse(&id, &kind)?);
         }
         Ok(out)
     }
@@ -782,7 +745,7 @@ impl ServerStorage for SqliteStorage {
     ) -> keukentafel_core::Result<()> {
         let tx = Atomic::begin(&self.conn)?;
         for d in added {
-            let (id, kind) = doc_key(d);
+            let (id, kind) = (d.id(), d.kind());
             tx.execute(
                 "INSERT OR IGNORE INTO device_docs (device_id, doc_id, kind) VALUES (?1, ?2, ?3)",
                 params![device.as_str(), id, kind],
@@ -791,7 +754,7 @@ impl ServerStorage for SqliteStorage {
         for d in removed {
             tx.execute(
                 "DELETE FROM device_docs WHERE device_id = ?1 AND doc_id = ?2",
-                params![device.as_str(), doc_key(d).0],
+                params![device.as_str(), d.id()],
             )?;
         }
         tx.commit()?;

@@ -7,7 +7,7 @@ use serde::Serialize;
 use super::{DeviceStore, meta, replace_snapshot, set_meta};
 use crate::change::ChangeRef;
 use crate::error::{Error, Result};
-use crate::ids::{CaseId, WorkspaceId};
+use crate::ids::CaseId;
 use crate::model::Timestamp;
 use crate::sync::wire::{
     ClientMessage, DocChanges, DocRef, DocUpdate, Heads, Payload, ServerMessage,
@@ -91,32 +91,6 @@ pub struct QuarantinedChanges {
 /// Bytes of changes per push message.
 const PUSH_BYTES: usize = 4 * 1024 * 1024;
 
-fn doc_ref(kind: &str, id: &str) -> Result<DocRef> {
-    Ok(match kind {
-        "workspace" => DocRef::Workspace(WorkspaceId::parse(id)?),
-        _ => DocRef::Case(CaseId::parse(id)?),
-    })
-}
-
-fn doc_id(doc: &DocRef) -> &str {
-    match doc {
-        DocRef::Workspace(id) => id.as_str(),
-        DocRef::Case(id) => id.as_str(),
-    }
-}
-
-fn heads_blob(heads: &Heads) -> Vec<u8> {
-    heads.0.concat()
-}
-
-fn heads_of(blob: &[u8]) -> Heads {
-    Heads(
-        blob.chunks_exact(32)
-            .filter_map(|c| <[u8; 32]>::try_from(c).ok())
-            .collect(),
-    )
-}
-
 impl DeviceStore {
     /// The server feed position this device has fully taken in.
     pub fn sync_cursor(&self) -> Result<u64> {
@@ -149,8 +123,8 @@ impl DeviceStore {
         };
         let mut docs = Vec::new();
         for (id, kind, server_heads) in dirty {
-            let since = heads_of(&server_heads).to_refs();
-            let doc = doc_ref(&kind, &id)?;
+            let since = Heads::from_blob(&server_heads).to_refs();
+            let doc = DocRef::parse(&id, &kind)?;
             let changes = match &doc {
                 DocRef::Workspace(_) => self
                     .workspace
@@ -252,7 +226,7 @@ impl DeviceStore {
         for row in rows {
             let (id, kind, at, reason, changes) = row?;
             out.push(QuarantinedChanges {
-                doc: doc_ref(&kind, &id)?,
+                doc: DocRef::parse(&id, &kind)?,
                 at: Timestamp(at),
                 reason,
                 changes,
@@ -271,7 +245,7 @@ impl DeviceStore {
     fn record_server_heads(&self, doc: &DocRef, heads: &Heads) -> Result<()> {
         self.conn.execute(
             "UPDATE documents SET server_heads = ?2 WHERE doc_id = ?1",
-            params![doc_id(doc), heads_blob(heads)],
+            params![doc.id(), heads.to_blob()],
         )?;
         Ok(())
     }
@@ -309,7 +283,7 @@ impl DeviceStore {
         server.sort_unstable();
         self.conn.execute(
             "UPDATE documents SET server_heads = ?2, dirty = ?3 WHERE doc_id = ?1",
-            params![doc_id(doc), heads_blob(heads), local != server],
+            params![doc.id(), heads.to_blob(), local != server],
         )?;
         Ok(())
     }
@@ -370,12 +344,12 @@ impl DeviceStore {
             .conn
             .query_row(
                 "SELECT server_heads FROM documents WHERE doc_id = ?1",
-                [doc_id(doc)],
+                [doc.id()],
                 |r| r.get(0),
             )
             .optional()?
             .unwrap_or_default();
-        let since: Vec<ChangeRef> = heads_of(&server_heads).to_refs();
+        let since: Vec<ChangeRef> = Heads::from_blob(&server_heads).to_refs();
         let (kind, changes, snapshot) = match doc {
             DocRef::Case(id) => {
                 self.ensure_loaded(id)?;
@@ -403,24 +377,24 @@ impl DeviceStore {
         if !changes.is_empty() {
             tx.execute(
                 "INSERT INTO quarantine (doc_id, kind, at, reason, changes) VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![doc_id(doc), kind, Timestamp::now().0, reason, changes],
+                params![doc.id(), kind, Timestamp::now().0, reason, changes],
             )?;
         }
         match (doc, &snapshot) {
             (DocRef::Case(id), None) => super::erase_case_in(&tx, id)?,
             (DocRef::Case(_), Some((bytes, rolled))) => {
-                replace_snapshot(&tx, doc_id(doc), bytes)?;
+                replace_snapshot(&tx, doc.id(), bytes)?;
                 super::project(&tx, rolled.case(), &rolled.conflicts())?;
             }
             (DocRef::Workspace(_), _) => {
                 if let Some(ws) = self.workspace.as_ref() {
-                    replace_snapshot(&tx, doc_id(doc), &ws.at(&since)?.save())?;
+                    replace_snapshot(&tx, doc.id(), &ws.at(&since)?.save())?;
                 }
             }
         }
         tx.execute(
             "UPDATE documents SET dirty = 0 WHERE doc_id = ?1",
-            [doc_id(doc)],
+            [doc.id()],
         )?;
         tx.commit()?;
         match doc {

@@ -35,12 +35,39 @@ impl std::fmt::Display for DocRef {
     }
 }
 
+impl DocRef {
+    /// The document's id, as stored.
+    pub fn id(&self) -> &str {
+        match self {
+            DocRef::Workspace(id) => id.as_str(),
+            DocRef::Case(id) => id.as_str(),
+        }
+    }
+
+    /// The kind, as stored: `workspace` or `case`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            DocRef::Workspace(_) => "workspace",
+            DocRef::Case(_) => "case",
+        }
+    }
+
+    /// Reads a stored id and kind back.
+    pub fn parse(id: &str, kind: &str) -> crate::Result<DocRef> {
+        Ok(match kind {
+            "workspace" => DocRef::Workspace(WorkspaceId::parse(id)?),
+            _ => DocRef::Case(CaseId::parse(id)?),
+        })
+    }
+}
+
 /// The heads of a document: the hashes of its latest changes.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Heads(pub Vec<[u8; 32]>);
 
 impl Heads {
-    pub(crate) fn from_refs(refs: &[ChangeRef]) -> Heads {
+    /// The heads of a document, from its change references.
+    pub fn from_refs(refs: &[ChangeRef]) -> Heads {
         Heads(
             refs.iter()
                 .filter_map(ChangeRef::to_hash)
@@ -49,11 +76,28 @@ impl Heads {
         )
     }
 
-    pub(crate) fn to_refs(&self) -> Vec<ChangeRef> {
+    /// As change references.
+    pub fn to_refs(&self) -> Vec<ChangeRef> {
         self.0
             .iter()
             .map(|h| ChangeRef::from_hash(&automerge::ChangeHash(*h)))
             .collect()
+    }
+}
+
+impl Heads {
+    /// The hashes concatenated, for storage.
+    pub fn to_blob(&self) -> Vec<u8> {
+        self.0.concat()
+    }
+
+    /// Reads stored hashes back; a trailing partial hash is ignored.
+    pub fn from_blob(blob: &[u8]) -> Heads {
+        Heads(
+            blob.chunks_exact(32)
+                .filter_map(|c| <[u8; 32]>::try_from(c).ok())
+                .collect(),
+        )
     }
 }
 
