@@ -12,11 +12,11 @@ use futures_util::{SinkExt, StreamExt};
 use keukentafel_core::model::{
     HouseholdRole, Law, Mandate, NewCase, NewHouseholdMember, NewMember, Role, Timestamp,
 };
+use keukentafel_core::sync::EnrolResponse;
 use keukentafel_core::sync::{ClientMessage, DocChanges, DocRef, ServerMessage, ServerStorage};
 use keukentafel_core::{
     Author, CaseDoc, ChangeRef, Context, DeviceId, MemberId, WorkspaceDoc, WorkspaceId,
 };
-use keukentafel_server::app::EnrolResponse;
 use keukentafel_server::{AppState, SqliteStorage, app, auth};
 use time::macros::date;
 use tokio_tungstenite::tungstenite::Message;

@@ -17,9 +17,11 @@ use base64::Engine;
 use futures_util::{SinkExt, StreamExt};
 use keukentafel_core::model::{Mandate, Money, NewMember, ProvisionCategory, Role, Timestamp};
 use keukentafel_core::sync::wire::MAX_FRAME_BYTES;
-use keukentafel_core::sync::{DocRef, Payload, Peer, ServerMessage, ServerSession, ServerStorage};
+use keukentafel_core::sync::{
+    DocRef, EnrolRequest, EnrolResponse, Payload, Peer, ServerMessage, ServerSession, ServerStorage,
+};
 use keukentafel_core::{CaseId, DeviceId, Limits, MemberId, WorkspaceId};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use tokio::sync::{broadcast, watch};
 
 use crate::auth;
@@ -168,30 +170,6 @@ async fn metrics(State(state): State<Arc<AppState>>) -> String {
         ),
     ]
     .concat()
-}
-
-/// An enrolment request: the one-time code, and a name for the device.
-#[derive(Deserialize)]
-pub struct EnrolRequest {
-    /// The code the admin handed out.
-    pub code: String,
-    /// A name for people ("telefoon Sanne").
-    pub label: String,
-}
-
-/// What a device receives at enrolment.
-#[derive(Serialize, Deserialize)]
-pub struct EnrolResponse {
-    /// Its id (also its Automerge actor).
-    pub device_id: String,
-    /// Its credential for every later call: keep it in the platform keystore.
-    pub credential: String,
-    /// Its member.
-    pub member_id: String,
-    /// The workspace.
-    pub workspace_id: String,
-    /// The workspace document, base64.
-    pub workspace_doc: String,
 }
 
 async fn enrol(

@@ -8,10 +8,12 @@ use super::{DeviceStore, meta, replace_snapshot, set_meta};
 use crate::change::ChangeRef;
 use crate::error::{Error, Result};
 use crate::ids::CaseId;
+use crate::ids::{DeviceId, MemberId, WorkspaceId};
 use crate::model::Timestamp;
 use crate::sync::wire::{
     ClientMessage, DocChanges, DocRef, DocUpdate, Heads, Payload, ServerMessage,
 };
+use crate::sync::{EnrolResponse, Enrolment};
 
 /// What one server message led to.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -37,7 +39,8 @@ pub struct SyncRound {
 }
 
 impl SyncRound {
-    /// A round for the messages a sync started with.
+    /// A round for the messages a sync started with. Without a hello among them (pushes on
+    /// a connection already open), only the pushes wait for answers.
     pub fn new(sent: &[ClientMessage]) -> SyncRound {
         let docs = sent
             .iter()
@@ -47,7 +50,9 @@ impl SyncRound {
             })
             .sum();
         SyncRound {
-            hello_answered: false,
+            hello_answered: !sent
+                .iter()
+                .any(|m| matches!(m, ClientMessage::Hello { .. })),
             docs_unanswered: docs,
         }
     }
@@ -92,6 +97,44 @@ pub struct QuarantinedChanges {
 const PUSH_BYTES: usize = 4 * 1024 * 1024;
 
 impl DeviceStore {
+    /// Completes an enrolment: joins the workspace the server sent, as the member and device
+    /// it issued, and keeps where and how to sync (`server`, the credential) in this
+    /// encrypted store. Everything or nothing is written.
+    pub fn enrol(&mut self, server: &str, response: &EnrolResponse) -> Result<WorkspaceId> {
+        use base64::Engine;
+        let doc = base64::engine::general_purpose::STANDARD
+            .decode(&response.workspace_doc)
+            .map_err(|_| crate::UntrustedInput::Malformed {
+                kind: "document",
+                reason: "workspace document is not base64".into(),
+            })?;
+        let member = MemberId::parse(&response.member_id)?;
+        let device = DeviceId::parse(&response.device_id)?;
+        let id = self.join_workspace_then(&doc, &member, &device, |tx| {
+            set_meta(tx, "server_url", server)?;
+            set_meta(tx, "credential", &response.credential)
+        })?;
+        if id.as_str() != response.workspace_id {
+            return Err(Error::Corrupt {
+                what: "the server sent another workspace than it named",
+            });
+        }
+        Ok(id)
+    }
+
+    /// Where and how this device syncs, once enrolled.
+    pub fn enrolment(&self) -> Result<Option<Enrolment>> {
+        Ok(
+            match (
+                meta(&self.conn, "server_url")?,
+                meta(&self.conn, "credential")?,
+            ) {
+                (Some(server), Some(credential)) => Some(Enrolment { server, credential }),
+                _ => None,
+            },
+        )
+    }
+
     /// The server feed position this device has fully taken in.
     pub fn sync_cursor(&self) -> Result<u64> {
         Ok(meta(&self.conn, "sync_cursor")?
@@ -114,6 +157,14 @@ impl DeviceStore {
             cursor: self.sync_cursor()?,
             lacking,
         }];
+        out.extend(self.sync_pushes()?);
+        Ok(out)
+    }
+
+    /// The local changes the server lacks, as pushes, without a hello: for a connection
+    /// that stays open (live sync), where the server already streams its changes.
+    pub fn sync_pushes(&mut self) -> Result<Vec<ClientMessage>> {
+        let mut out = Vec::new();
         let dirty: Vec<(String, String, Vec<u8>)> = {
             let mut stmt = self.conn.prepare_cached(
                 "SELECT doc_id, kind, server_heads FROM documents WHERE dirty = 1 ORDER BY doc_id",
@@ -413,7 +464,8 @@ impl DeviceStore {
             "BEGIN;
              DELETE FROM changes; DELETE FROM documents; DELETE FROM cases; DELETE FROM case_assignees;
              DELETE FROM pending_signatures; DELETE FROM quarantine;
-             DELETE FROM meta WHERE key IN ('member_id', 'workspace_id', 'sync_cursor', 'next_batch');
+             DELETE FROM meta WHERE key IN ('member_id', 'workspace_id', 'sync_cursor', 'next_batch',
+                                             'server_url', 'credential');
              COMMIT;",
         )?;
         self.cases.clear();

@@ -11,10 +11,12 @@
 //! socket or a clock. The server engine works against a [`ServerStorage`], whose writes are
 //! durable when they return, so an acknowledgement always follows durability.
 
+mod enrol;
 mod memory;
 mod server;
 pub mod wire;
 
+pub use enrol::{EnrolRequest, EnrolResponse, Enrolment};
 pub use memory::MemoryStorage;
 pub use server::{FeedEntry, Peer, ServerSession, ServerStorage};
 pub use wire::{ClientMessage, DocChanges, DocRef, DocUpdate, Heads, Payload, ServerMessage};

@@ -5,11 +5,9 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
-use base64::Engine;
 use futures_util::{SinkExt, StreamExt};
-use keukentafel_core::sync::ServerMessage;
-use keukentafel_core::{DeviceStore, MemberId, StoreKey, SyncRound};
-use keukentafel_server::app::EnrolResponse;
+use keukentafel_core::sync::{EnrolResponse, ServerMessage};
+use keukentafel_core::{DeviceStore, StoreKey, SyncRound};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
@@ -39,17 +37,7 @@ pub async fn device(addr: SocketAddr, dir: &Path, name: &str, code: &str) -> Dev
         &StoreKey::from_bytes([8; 32]),
     )
     .expect("store");
-    let doc = base64::engine::general_purpose::STANDARD
-        .decode(&resp.workspace_doc)
-        .expect("base64");
-    let device = keukentafel_core::DeviceId::parse(&resp.device_id).expect("device id");
-    store
-        .join_workspace(
-            &doc,
-            &MemberId::parse(&resp.member_id).expect("id"),
-            &device,
-        )
-        .expect("join");
+    store.enrol(&format!("http://{addr}"), &resp).expect("join");
     Device {
         store,
         credential: resp.credential,

@@ -1,0 +1,688 @@
+//! The sync driver: core's device-side sync engine carried over a WebSocket, on a small
+//! tokio runtime this crate owns. The engine decides what to send and takes in what comes
+//! back (`DeviceStore::sync_start` / `sync_receive`, durable before acknowledged); this
+//! module only moves frames, keeps time-outs, and tells the app how it goes.
+
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use keukentafel_core::sync::{
+    ClientMessage, DocRef, EnrolRequest, EnrolResponse, Enrolment, Payload, ServerMessage,
+    wire::MAX_FRAME_BYTES,
+};
+use keukentafel_core::{CaseId, SyncRound};
+use tokio::net::TcpStream;
+use tokio::sync::watch;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::tungstenite::{self, Message};
+use tokio_tungstenite::{Connector, MaybeTlsStream, WebSocketStream};
+
+use crate::device::Shared;
+use crate::error::{KeukentafelError, Result};
+
+/// How long to wait for the server to accept a connection.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
+/// How long a running sync waits for the server's next message before giving up.
+const MESSAGE_TIMEOUT: Duration = Duration::from_secs(60);
+/// Live sync pings this often, so that a dead connection is noticed.
+const PING_EVERY: Duration = Duration::from_secs(20);
+/// Live sync retries a lost connection after 1, 2, 4, ... seconds, up to this.
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+
+type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// How syncing stands, for the status line every screen shows.
+#[derive(Clone, Debug, PartialEq, Eq, uniffi::Enum)]
+pub enum SyncState {
+    /// Not connected: never synced, or the connection is gone. Everything recorded is kept
+    /// on the device and sent at the next sync.
+    Offline,
+    /// A sync is running.
+    Syncing {
+        /// How far it is.
+        progress: SyncProgress,
+    },
+    /// The device holds everything the server has for it, and the server everything of
+    /// the device.
+    UpToDate,
+    /// The server refused some changes of this device. They are kept aside (see
+    /// `quarantined()`); show `reason` and ask the user to contact the office.
+    Refused {
+        /// The server's reason: rules and identifiers, no case contents.
+        reason: String,
+    },
+    /// The server no longer serves this device (revoked, left the team, or an unknown
+    /// credential). With `wiped`, the server ordered the case data erased and it is gone
+    /// from this device; enrol again with a new code.
+    Stopped {
+        /// Why, as the server said.
+        reason: String,
+        /// Whether this device's case data was erased.
+        wiped: bool,
+    },
+}
+
+/// How far a sync is. The number of documents to receive is not known in advance: the
+/// server says whether more follow.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, uniffi::Record)]
+pub struct SyncProgress {
+    /// Documents with local changes sent and answered by the server.
+    pub documents_sent: u32,
+    /// Documents with local changes to send in this sync.
+    pub documents_to_send: u32,
+    /// Documents received from the server so far.
+    pub documents_received: u32,
+    /// Whether the server has more to send.
+    pub more_to_receive: bool,
+}
+
+/// What one sync did.
+#[derive(Clone, Debug, PartialEq, Eq, uniffi::Record)]
+pub struct SyncReport {
+    /// Documents of this device the server accepted.
+    pub documents_sent: u32,
+    /// Documents received (new, changed, or removed from the device).
+    pub documents_received: u32,
+    /// Cases that changed on this device through the sync.
+    pub changed_cases: Vec<CaseId>,
+    /// Cases removed from this device (no longer assigned to this member).
+    pub removed_cases: Vec<CaseId>,
+    /// Reasons of the server's refusals; the refused changes are in quarantine.
+    pub refused: Vec<String>,
+    /// The state after the sync.
+    pub state: SyncState,
+}
+
+/// Changes that arrived from the team while live sync runs.
+#[derive(Clone, Debug, Default, PartialEq, Eq, uniffi::Record)]
+pub struct RemoteChange {
+    /// Cases that changed (or newly arrived) on this device.
+    pub changed_cases: Vec<CaseId>,
+    /// Cases removed from this device (no longer assigned to this member).
+    pub removed_cases: Vec<CaseId>,
+    /// Whether the workspace (members, mandates, budgets) changed.
+    pub workspace_changed: bool,
+}
+
+impl RemoteChange {
+    fn is_empty(&self) -> bool {
+        self.changed_cases.is_empty() && self.removed_cases.is_empty() && !self.workspace_changed
+    }
+}
+
+/// Told how a "sync now" progresses. Called on the sync thread: hand over to the UI thread.
+#[uniffi::export(callback_interface)]
+pub trait SyncProgressListener: Send + Sync {
+    /// The sync got further.
+    fn on_progress(&self, progress: SyncProgress);
+}
+
+/// Told when the sync state changes. Called on the sync thread: hand over to the UI thread.
+#[uniffi::export(callback_interface)]
+pub trait SyncStateObserver: Send + Sync {
+    /// The state is now `state`.
+    fn on_state_changed(&self, state: SyncState);
+}
+
+/// Told when changes of the team arrive during live sync. Called on the sync thread:
+/// hand over to the UI thread, and read the changed cases from the device there.
+#[uniffi::export(callback_interface)]
+pub trait ChangeListener: Send + Sync {
+    /// These documents changed on this device.
+    fn on_remote_change(&self, change: RemoteChange);
+}
+
+/// Cancels a running "sync now" from another thread. What was stored before the
+/// cancellation stays stored; the next sync goes on from there.
+#[derive(uniffi::Object)]
+pub struct SyncCancel {
+    cancelled: watch::Sender<bool>,
+}
+
+#[uniffi::export]
+impl SyncCancel {
+    /// A token to pass to `sync_now`.
+    #[uniffi::constructor]
+    pub fn new() -> Arc<Self> {
+        Arc::new(SyncCancel {
+            cancelled: watch::Sender::new(false),
+        })
+    }
+
+    /// Cancels the sync this token was passed to (also when called before it started).
+    pub fn cancel(&self) {
+        self.cancelled.send_replace(true);
+    }
+}
+
+impl SyncCancel {
+    async fn wait(&self) {
+        let mut rx = self.cancelled.subscribe();
+        // An Err means the sender is gone, which cannot happen while `self` lives.
+        let _ = rx.wait_for(|c| *c).await;
+    }
+}
+
+/// Live sync while connected: started by `Device::start_live_sync`, runs until stopped.
+#[derive(uniffi::Object)]
+pub struct LiveSync {
+    stop: watch::Sender<bool>,
+    task: Mutex<Option<tokio::task::JoinHandle<()>>>,
+}
+
+#[uniffi::export]
+impl LiveSync {
+    /// Stops live sync: closes the connection, and after this returns the change listener
+    /// is not called again. Waits up to a few seconds for the sync thread (not when called
+    /// from a listener, which runs on that thread).
+    pub fn stop(&self) {
+        self.stop.send_replace(true);
+        let task = self.task.lock().ok().and_then(|mut t| t.take());
+        if let (Some(task), Ok(rt)) = (task, runtime())
+            && tokio::runtime::Handle::try_current().is_err()
+        {
+            let _ = rt.block_on(tokio::time::timeout(Duration::from_secs(5), task));
+        }
+    }
+
+    /// Whether live sync is still running (it ends when stopped, or when the server stops
+    /// serving this device).
+    pub fn is_running(&self) -> bool {
+        self.task
+            .lock()
+            .map(|t| t.as_ref().is_some_and(|t| !t.is_finished()))
+            .unwrap_or(false)
+    }
+}
+
+impl Drop for LiveSync {
+    fn drop(&mut self) {
+        self.stop.send_replace(true);
+    }
+}
+
+/// The runtime of every sync in this process: two worker threads, started on first use.
+pub(crate) fn runtime() -> Result<&'static tokio::runtime::Runtime> {
+    static RUNTIME: OnceLock<std::result::Result<tokio::runtime::Runtime, String>> =
+        OnceLock::new();
+    RUNTIME
+        .get_or_init(|| {
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .thread_name("keukentafel-sync")
+                .enable_all()
+                .build()
+                .map_err(|e| e.to_string())
+        })
+        .as_ref()
+        .map_err(|e| KeukentafelError::Internal {
+            reason: format!("cannot start the sync thread: {e}"),
+        })
+}
+
+/// Runs `f` to completion on the sync runtime, from an app thread.
+pub(crate) fn block_on<T>(f: impl Future<Output = Result<T>>) -> Result<T> {
+    if tokio::runtime::Handle::try_current().is_ok() {
+        return Err(KeukentafelError::Internal {
+            reason: "a blocking sync call was made from a sync callback".into(),
+        });
+    }
+    runtime()?.block_on(f)
+}
+
+fn tls() -> Arc<rustls::ClientConfig> {
+    static TLS: OnceLock<Arc<rustls::ClientConfig>> = OnceLock::new();
+    TLS.get_or_init(|| {
+        let roots = rustls::RootCertStore {
+            roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+        };
+        Arc::new(
+            rustls::ClientConfig::builder_with_provider(Arc::new(
+                rustls::crypto::ring::default_provider(),
+            ))
+            .with_safe_default_protocol_versions()
+            .unwrap_or_else(|_| rustls::ClientConfig::builder())
+            .with_root_certificates(roots)
+            .with_no_client_auth(),
+        )
+    })
+    .clone()
+}
+
+/// The server's base address, checked: `http://` or `https://`, no path.
+pub(crate) fn server_base(server: &str) -> Result<String> {
+    let base = server.trim().trim_end_matches('/');
+    let rest = base
+        .strip_prefix("https://")
+        .or_else(|| base.strip_prefix("http://"))
+        .ok_or_else(|| KeukentafelError::InvalidInput {
+            reason: "the server address must start with https:// (or http:// for a test server)"
+                .into(),
+        })?;
+    if rest.is_empty() || rest.contains(['/', '?', '#', ' ']) {
+        return Err(KeukentafelError::InvalidInput {
+            reason: "the server address must be like https://server.example.nl".into(),
+        });
+    }
+    Ok(base.to_owned())
+}
+
+fn network(what: &str, e: impl std::fmt::Display) -> KeukentafelError {
+    KeukentafelError::Network {
+        reason: format!("{what}: {e}"),
+    }
+}
+
+/// Enrols with the server: trades the one-time code for this device's identity.
+pub(crate) async fn enrol(server: &str, code: &str, label: &str) -> Result<EnrolResponse> {
+    let client = reqwest::Client::builder()
+        .use_preconfigured_tls((*tls()).clone())
+        .connect_timeout(CONNECT_TIMEOUT)
+        .timeout(MESSAGE_TIMEOUT)
+        .build()
+        .map_err(|e| network("cannot set up the connection", e))?;
+    let resp = client
+        .post(format!("{server}/v1/enrol"))
+        .json(&EnrolRequest {
+            code: code.trim().to_owned(),
+            label: label.to_owned(),
+        })
+        .send()
+        .await
+        .map_err(|e| network("cannot reach the server", e.without_url()))?;
+    let status = resp.status();
+    if status.is_success() {
+        return resp
+            .json::<EnrolResponse>()
+            .await
+            .map_err(|e| network("the server's answer is not an enrolment", e.without_url()));
+    }
+    // The server's error bodies are `{"error": "..."}` without personal data.
+    let reason = resp
+        .json::<serde_json::Value>()
+        .await
+        .ok()
+        .and_then(|v| v.get("error")?.as_str().map(str::to_owned))
+        .unwrap_or_else(|| status.to_string());
+    Err(match status.as_u16() {
+        400..=403 => KeukentafelError::Unauthorized { reason },
+        _ => KeukentafelError::Network { reason },
+    })
+}
+
+async fn connect(enrolment: &Enrolment) -> Result<Socket> {
+    let base = server_base(&enrolment.server)?;
+    let url = format!(
+        "{}/v1/sync",
+        base.replacen("https://", "wss://", 1)
+            .replacen("http://", "ws://", 1)
+    );
+    let mut req = url
+        .into_client_request()
+        .map_err(|e| network("bad server address", e))?;
+    let bearer = format!("Bearer {}", enrolment.credential)
+        .parse()
+        .map_err(|_| KeukentafelError::Storage {
+            reason: "the stored credential is damaged; enrol again".into(),
+        })?;
+    req.headers_mut().insert("authorization", bearer);
+    let config = WebSocketConfig::default()
+        .max_message_size(Some(MAX_FRAME_BYTES))
+        .max_frame_size(Some(MAX_FRAME_BYTES));
+    let connecting = tokio_tungstenite::connect_async_tls_with_config(
+        req,
+        Some(config),
+        true,
+        Some(Connector::Rustls(tls())),
+    );
+    match tokio::time::timeout(CONNECT_TIMEOUT, connecting).await {
+        Err(_) => Err(network("cannot reach the server", "timed out")),
+        Ok(Ok((ws, _))) => Ok(ws),
+        Ok(Err(tungstenite::Error::Http(resp))) if resp.status().as_u16() == 401 => {
+            Err(KeukentafelError::Unauthorized {
+                reason: "the server does not know this device (revoked?)".into(),
+            })
+        }
+        Ok(Err(e)) => Err(network("cannot reach the server", e)),
+    }
+}
+
+async fn send_all(ws: &mut Socket, msgs: Vec<ClientMessage>) -> Result<()> {
+    for m in msgs {
+        ws.send(Message::Binary(m.encode().into()))
+            .await
+            .map_err(|e| network("connection lost", e))?;
+    }
+    Ok(())
+}
+
+/// The next server message; `Ok(None)` when the server closed the connection.
+async fn next_message(ws: &mut Socket) -> Result<Option<ServerMessage>> {
+    loop {
+        match ws.next().await {
+            None | Some(Ok(Message::Close(_))) => return Ok(None),
+            Some(Err(e)) => return Err(network("connection lost", e)),
+            Some(Ok(Message::Binary(b))) => {
+                return ServerMessage::decode(&b)
+                    .map(Some)
+                    .map_err(|e| network("the server sent a message this app cannot read", e));
+            }
+            Some(Ok(_)) => continue,
+        }
+    }
+}
+
+/// What the messages of one sync added up to.
+#[derive(Default)]
+struct Tally {
+    progress: SyncProgress,
+    change: RemoteChange,
+    refused: Vec<String>,
+    stopped: Option<(String, bool)>,
+}
+
+impl Tally {
+    fn state(&self) -> SyncState {
+        match (&self.stopped, self.refused.last()) {
+            (Some((reason, wiped)), _) => SyncState::Stopped {
+                reason: reason.clone(),
+                wiped: *wiped,
+            },
+            (None, Some(reason)) => SyncState::Refused {
+                reason: reason.clone(),
+            },
+            (None, None) => SyncState::UpToDate,
+        }
+    }
+}
+
+fn count(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
+
+/// Takes in one server message through the store; returns the replies to send.
+fn take_in(shared: &Shared, msg: &ServerMessage, tally: &mut Tally) -> Result<Vec<ClientMessage>> {
+    let step = shared.store()?.sync_receive(msg)?;
+    match msg {
+        ServerMessage::Updates { docs, more, .. } => {
+            tally.progress.documents_received += count(docs.len());
+            tally.progress.more_to_receive = *more;
+            for update in docs {
+                match (&update.doc, &update.payload) {
+                    (DocRef::Case(id), Payload::Remove) => {
+                        tally.change.removed_cases.push(id.clone())
+                    }
+                    (DocRef::Case(id), _) => tally.change.changed_cases.push(id.clone()),
+                    (DocRef::Workspace(_), _) => tally.change.workspace_changed = true,
+                }
+            }
+        }
+        ServerMessage::UpToDate { .. } => tally.progress.more_to_receive = false,
+        ServerMessage::Accepted { .. } => tally.progress.documents_sent += 1,
+        ServerMessage::Refused { reason, .. } => {
+            tally.progress.documents_sent += 1;
+            tally.refused.push(reason.clone());
+        }
+        ServerMessage::Stop { .. } => {}
+    }
+    if let Some(reason) = step.stopped {
+        tally.stopped = Some((reason, step.erased));
+    }
+    Ok(step.replies)
+}
+
+fn pushed_docs(msgs: &[ClientMessage]) -> u32 {
+    count(
+        msgs.iter()
+            .map(|m| match m {
+                ClientMessage::Push { docs, .. } => docs.len(),
+                _ => 0,
+            })
+            .sum(),
+    )
+}
+
+fn enrolment(shared: &Shared) -> Result<Enrolment> {
+    shared
+        .store()?
+        .enrolment()?
+        .ok_or(KeukentafelError::NotEnrolled)
+}
+
+/// One complete sync over a new connection.
+pub(crate) async fn sync_once(
+    shared: &Shared,
+    progress: Option<&dyn SyncProgressListener>,
+) -> Result<SyncReport> {
+    let mut tally = Tally::default();
+    shared.set_state(SyncState::Syncing {
+        progress: tally.progress,
+    });
+    let mut ws = connect(&enrolment(shared)?).await?;
+    let sent = shared.store()?.sync_start()?;
+    tally.progress.documents_to_send = pushed_docs(&sent);
+    tally.progress.more_to_receive = true;
+    let mut round = SyncRound::new(&sent);
+    send_all(&mut ws, sent).await?;
+    while !round.settled() {
+        let msg = match tokio::time::timeout(MESSAGE_TIMEOUT, next_message(&mut ws)).await {
+            Err(_) => return Err(network("the server stopped answering", "timed out")),
+            Ok(m) => m?.ok_or_else(|| network("connection lost", "closed by the server"))?,
+        };
+        round.observe(&msg);
+        let replies = take_in(shared, &msg, &mut tally)?;
+        send_all(&mut ws, replies).await?;
+        shared.set_state(SyncState::Syncing {
+            progress: tally.progress,
+        });
+        if let Some(p) = progress {
+            p.on_progress(tally.progress);
+        }
+    }
+    let _ = ws.close(None).await;
+    Ok(SyncReport {
+        documents_sent: tally.progress.documents_sent,
+        documents_received: tally.progress.documents_received,
+        state: tally.state(),
+        changed_cases: tally.change.changed_cases,
+        removed_cases: tally.change.removed_cases,
+        refused: tally.refused,
+    })
+}
+
+/// "Sync now", cancellable: the state ends as the outcome says.
+pub(crate) async fn sync_now(
+    shared: &Shared,
+    progress: Option<&dyn SyncProgressListener>,
+    cancel: Option<&SyncCancel>,
+) -> Result<SyncReport> {
+    let cancelled = async {
+        match cancel {
+            Some(c) => c.wait().await,
+            None => std::future::pending().await,
+        }
+    };
+    let outcome = tokio::select! {
+        r = sync_once(shared, progress) => r,
+        () = cancelled => Err(KeukentafelError::Cancelled),
+    };
+    shared.set_state(match &outcome {
+        Ok(report) => report.state.clone(),
+        Err(e) => state_after(e),
+    });
+    outcome
+}
+
+fn state_after(e: &KeukentafelError) -> SyncState {
+    match e {
+        KeukentafelError::Unauthorized { reason } => SyncState::Stopped {
+            reason: reason.clone(),
+            wiped: false,
+        },
+        _ => SyncState::Offline,
+    }
+}
+
+/// Resolves once the app stopped live sync.
+async fn stopped(stop: &mut watch::Receiver<bool>) {
+    // The guard `wait_for` returns must not live across an await: drop it here.
+    let _ = stop.wait_for(|s| *s).await;
+}
+
+/// Starts live sync on the runtime.
+pub(crate) fn start_live(
+    shared: Arc<Shared>,
+    listener: Box<dyn ChangeListener>,
+) -> Result<LiveSync> {
+    let (stop, stop_rx) = watch::channel(false);
+    let task = runtime()?.spawn(live(shared, Arc::from(listener), stop_rx));
+    Ok(LiveSync {
+        stop,
+        task: Mutex::new(Some(task)),
+    })
+}
+
+/// Why one live connection ended without an error.
+enum Ended {
+    /// The app stopped live sync.
+    ByApp,
+    /// The server stopped serving this device.
+    ByServer,
+}
+
+async fn live(
+    shared: Arc<Shared>,
+    listener: Arc<dyn ChangeListener>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut backoff = Duration::from_secs(1);
+    loop {
+        let outcome = live_connection(&shared, &*listener, &mut stop, &mut backoff).await;
+        match outcome {
+            Ok(Ended::ByServer) => return,
+            Ok(Ended::ByApp) => {
+                shared.set_state(SyncState::Offline);
+                return;
+            }
+            Err(e) => {
+                shared.set_state(state_after(&e));
+                if matches!(
+                    e,
+                    KeukentafelError::Unauthorized { .. } | KeukentafelError::NotEnrolled
+                ) {
+                    return;
+                }
+            }
+        }
+        tokio::select! {
+            () = tokio::time::sleep(backoff) => {}
+            () = stopped(&mut stop) => {
+                shared.set_state(SyncState::Offline);
+                return;
+            }
+        }
+        backoff = (backoff * 2).min(MAX_BACKOFF);
+    }
+}
+
+/// One live connection: a full sync, then the server's live pushes in and the device's
+/// edits out, until the app stops it or the connection ends.
+async fn live_connection(
+    shared: &Shared,
+    listener: &dyn ChangeListener,
+    stop: &mut watch::Receiver<bool>,
+    backoff: &mut Duration,
+) -> Result<Ended> {
+    if *stop.borrow() {
+        return Ok(Ended::ByApp);
+    }
+    let mut tally = Tally::default();
+    shared.set_state(SyncState::Syncing {
+        progress: tally.progress,
+    });
+    let mut ws = connect(&enrolment(shared)?).await?;
+    *backoff = Duration::from_secs(1);
+    let sent = shared.store()?.sync_start()?;
+    let mut round = SyncRound::new(&sent);
+    send_all(&mut ws, sent).await?;
+    // Edits made while pushes are out wait for their answers, so nothing is pushed twice.
+    let mut edited = false;
+    let mut ping = tokio::time::interval(PING_EVERY);
+    ping.tick().await;
+    loop {
+        tokio::select! {
+            () = stopped(stop) => {
+                let _ = ws.close(None).await;
+                return Ok(Ended::ByApp);
+            }
+            () = shared.local_edits.notified() => edited = true,
+            _ = ping.tick() => {
+                ws.send(Message::Ping(Vec::new().into()))
+                    .await
+                    .map_err(|e| network("connection lost", e))?;
+            }
+            msg = next_message(&mut ws) => {
+                let msg = msg?.ok_or_else(|| network("connection lost", "closed by the server"))?;
+                round.observe(&msg);
+                let replies = take_in(shared, &msg, &mut tally)?;
+                send_all(&mut ws, replies).await?;
+                let change = std::mem::take(&mut tally.change);
+                if !change.is_empty() {
+                    listener.on_remote_change(change);
+                }
+                if tally.stopped.is_some() {
+                    shared.set_state(tally.state());
+                    return Ok(Ended::ByServer);
+                }
+            }
+        }
+        if round.settled() {
+            if edited {
+                edited = false;
+                let pushes = shared.store()?.sync_pushes()?;
+                if !pushes.is_empty() {
+                    tally.refused.clear();
+                    tally.progress.documents_to_send += pushed_docs(&pushes);
+                    round = SyncRound::new(&pushes);
+                    shared.set_state(SyncState::Syncing {
+                        progress: tally.progress,
+                    });
+                    send_all(&mut ws, pushes).await?;
+                    continue;
+                }
+            }
+            shared.set_state(tally.state());
+        } else {
+            shared.set_state(SyncState::Syncing {
+                progress: tally.progress,
+            });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_server_address_is_checked_before_anything_is_sent() {
+        assert_eq!(
+            server_base("https://wijkteam.example.nl/").ok().as_deref(),
+            Some("https://wijkteam.example.nl")
+        );
+        for bad in [
+            "wijkteam.example.nl",
+            "ftp://x",
+            "https://",
+            "https://x/v1",
+            "https://x y",
+        ] {
+            assert!(
+                matches!(server_base(bad), Err(KeukentafelError::InvalidInput { .. })),
+                "{bad}"
+            );
+        }
+    }
+}
