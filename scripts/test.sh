@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Runs every test of the project: formatting, lints, and all Rust tests (unit, integration,
-# property, crash and doc tests). Exits non-zero on the first failure.
+# Runs every test of the project: formatting, lints, all Rust tests (unit, integration,
+# property, crash and doc tests), and the binding tests in Python and Kotlin against a real
+# server, after generating the Kotlin, Swift and Python bindings. Exits non-zero on the
+# first failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,3 +14,16 @@ echo "== cargo clippy"
 cargo clippy --locked --workspace --all-targets -- -D warnings
 echo "== cargo test"
 cargo test --locked --workspace
+# The binding tests start the real server binary.
+cargo build --locked -p keukentafel-server
+
+echo "== bindings: generate Kotlin, Swift and Python"
+bash scripts/bindgen.sh
+for f in swift/Keukentafel.swift swift/keukentafelFFI.h swift/keukentafelFFI.modulemap \
+  kotlin/nl/keukentafel/keukentafel.kt python/keukentafel.py; do
+  [[ -s "target/bindings/$f" ]] || { echo "bindings: target/bindings/$f was not generated" >&2; exit 1; }
+done
+echo "== bindings: Python (pytest)"
+.tools/venv/bin/python -m pytest -q tests/bindings/python
+echo "== bindings: Kotlin (JVM, JNA)"
+bash tests/bindings/kotlin/run.sh

@@ -183,7 +183,8 @@ impl LiveSync {
         if let (Some(task), Ok(rt)) = (task, runtime())
             && tokio::runtime::Handle::try_current().is_err()
         {
-            let _ = rt.block_on(tokio::time::timeout(Duration::from_secs(5), task));
+            // The timer must be made inside the runtime.
+            let _ = rt.block_on(async { tokio::time::timeout(Duration::from_secs(5), task).await });
         }
     }
 
