@@ -18,10 +18,13 @@ cargo test --locked --workspace
 cargo build --locked -p keukentafel-server
 
 echo "== bindings: generate Kotlin, Swift and Python"
+target_dir="${CARGO_TARGET_DIR:-target}"
+export KEUKENTAFEL_SERVER="$target_dir/debug/keukentafel-server"
+export KEUKENTAFEL_PYTHON_BINDINGS="$target_dir/bindings/python"
 bash scripts/bindgen.sh
 for f in swift/Keukentafel.swift swift/keukentafelFFI.h swift/keukentafelFFI.modulemap \
   kotlin/nl/keukentafel/keukentafel.kt python/keukentafel.py; do
-  [[ -s "target/bindings/$f" ]] || { echo "bindings: target/bindings/$f was not generated" >&2; exit 1; }
+  [[ -s "$target_dir/bindings/$f" ]] || { echo "bindings: $target_dir/bindings/$f was not generated" >&2; exit 1; }
 done
 echo "== bindings: Python (pytest)"
 .tools/venv/bin/python -m pytest -q tests/bindings/python
