@@ -1,6 +1,7 @@
 //! The device: the encrypted store of one phone, every domain operation on it, and sync.
 
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use keukentafel_core::model::{
@@ -14,7 +15,7 @@ use keukentafel_core::{
     PendingSignature, PersonId, ProgressId, SignalId, StoreKey,
 };
 use time::Date;
-use tokio::sync::Notify;
+use tokio::sync::{Notify, watch};
 
 use crate::error::{KeukentafelError, Result};
 use crate::sync::{
@@ -30,8 +31,14 @@ pub(crate) struct Shared {
     store: Mutex<DeviceStore>,
     state: Mutex<SyncState>,
     observer: Mutex<Option<Arc<dyn SyncStateObserver>>>,
+    /// Held while a state change is told, so observers hear changes in order.
+    telling: Mutex<()>,
     /// Woken on every local edit, so that live sync pushes it at once.
     pub(crate) local_edits: Notify,
+    /// Whether live sync runs (one per device).
+    pub(crate) live_running: AtomicBool,
+    /// Counts the rounds live sync completed, for a "sync now" while it runs.
+    pub(crate) live_rounds: watch::Sender<u64>,
 }
 
 impl Shared {
@@ -43,18 +50,33 @@ impl Shared {
         })
     }
 
+    pub(crate) fn live_running(&self) -> bool {
+        self.live_running.load(Ordering::SeqCst)
+    }
+
+    pub(crate) fn state(&self) -> SyncState {
+        self.state
+            .lock()
+            .map(|s| s.clone())
+            .unwrap_or(SyncState::Offline)
+    }
+
     pub(crate) fn set_state(&self, state: SyncState) {
-        let Ok(mut current) = self.state.lock() else {
+        let Ok(_telling) = self.telling.lock() else {
             return;
         };
-        if *current == state {
-            return;
+        {
+            let Ok(mut current) = self.state.lock() else {
+                return;
+            };
+            if *current == state {
+                return;
+            }
+            *current = state.clone();
         }
-        *current = state.clone();
-        drop(current);
         let observer = self.observer.lock().ok().and_then(|o| o.clone());
         if let Some(o) = observer {
-            o.on_state_changed(state);
+            sync::call_app(|| o.on_state_changed(state));
         }
     }
 }
@@ -114,7 +136,10 @@ impl Device {
                 store: Mutex::new(store),
                 state: Mutex::new(SyncState::Offline),
                 observer: Mutex::new(None),
+                telling: Mutex::new(()),
                 local_edits: Notify::new(),
+                live_running: AtomicBool::new(false),
+                live_rounds: watch::Sender::new(0),
             }),
         }))
     }
@@ -479,7 +504,7 @@ impl Device {
     /// until done (seconds; longer on a first sync of a large caseload): call it off the
     /// UI thread. `progress` hears how far it is; `cancel` stops it from another thread.
     /// Fails with `Network` when the server cannot be reached: nothing is lost, sync again
-    /// later.
+    /// later. While live sync runs, this waits for live sync to complete a round instead.
     pub fn sync_now(
         &self,
         progress: Option<Box<dyn SyncProgressListener>>,
@@ -495,17 +520,14 @@ impl Device {
     /// Keeps syncing while a connection is possible: the device's edits go out at once,
     /// the team's arrive as they happen and are announced to `listener`. A lost connection
     /// is retried, waiting longer each time. Returns at once; stop it with `LiveSync.stop`.
+    /// One live sync per device: a second start fails with `InvalidInput`.
     pub fn start_live_sync(&self, listener: Box<dyn ChangeListener>) -> Result<Arc<LiveSync>> {
         Ok(Arc::new(sync::start_live(self.shared.clone(), listener)?))
     }
 
     /// How syncing stands now.
     pub fn sync_state(&self) -> SyncState {
-        self.shared
-            .state
-            .lock()
-            .map(|s| s.clone())
-            .unwrap_or(SyncState::Offline)
+        self.shared.state()
     }
 
     /// Tells `observer` of every change of the sync state from now on (`None` stops

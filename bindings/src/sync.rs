@@ -4,7 +4,7 @@
 //! module only moves frames, keeps time-outs, and tells the app how it goes.
 
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
 use keukentafel_core::sync::{
@@ -169,32 +169,31 @@ impl SyncCancel {
 #[derive(uniffi::Object)]
 pub struct LiveSync {
     stop: watch::Sender<bool>,
-    task: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    task: Mutex<tokio::task::JoinHandle<()>>,
 }
 
 #[uniffi::export]
 impl LiveSync {
-    /// Stops live sync: closes the connection, and after this returns the change listener
-    /// is not called again. Waits up to a few seconds for the sync thread (not when called
-    /// from a listener, which runs on that thread).
+    /// Stops live sync: the change listener is not called again once this returns, and the
+    /// connection closes. Returns within two seconds, however the network behaves.
     pub fn stop(&self) {
         self.stop.send_replace(true);
-        let task = self.task.lock().ok().and_then(|mut t| t.take());
-        if let (Some(task), Ok(rt)) = (task, runtime())
-            && tokio::runtime::Handle::try_current().is_err()
-        {
-            // The timer must be made inside the runtime.
-            let _ = rt.block_on(async { tokio::time::timeout(Duration::from_secs(5), task).await });
+        // The loop checks the flag before every call of the listener; waiting for the task
+        // makes sure no call is under way either (not possible from inside a listener,
+        // which runs on the sync thread itself).
+        if tokio::runtime::Handle::try_current().is_ok() {
+            return;
+        }
+        if let (Ok(mut task), Ok(rt)) = (self.task.lock(), runtime()) {
+            let _ = rt
+                .block_on(async { tokio::time::timeout(Duration::from_secs(2), &mut *task).await });
         }
     }
 
-    /// Whether live sync is still running (it ends when stopped, or when the server stops
-    /// serving this device).
+    /// Whether live sync is still running (it ends when stopped, or when the server no
+    /// longer serves this device).
     pub fn is_running(&self) -> bool {
-        self.task
-            .lock()
-            .map(|t| t.as_ref().is_some_and(|t| !t.is_finished()))
-            .unwrap_or(false)
+        self.task.lock().map(|t| !t.is_finished()).unwrap_or(false)
     }
 }
 
@@ -233,39 +232,59 @@ pub(crate) fn block_on<T>(f: impl Future<Output = Result<T>>) -> Result<T> {
     runtime()?.block_on(f)
 }
 
-fn tls() -> Arc<rustls::ClientConfig> {
-    static TLS: OnceLock<Arc<rustls::ClientConfig>> = OnceLock::new();
+/// Calls into the app. A listener that throws must not take the sync down with it: uniffi
+/// turns the exception into a panic on this side, which is contained here.
+pub(crate) fn call_app(f: impl FnOnce()) {
+    if std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).is_err() {
+        tracing::warn!("an app listener failed; sync goes on");
+    }
+}
+
+fn tls() -> Result<Arc<rustls::ClientConfig>> {
+    static TLS: OnceLock<std::result::Result<Arc<rustls::ClientConfig>, String>> = OnceLock::new();
     TLS.get_or_init(|| {
         let roots = rustls::RootCertStore {
             roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
         };
-        Arc::new(
-            rustls::ClientConfig::builder_with_provider(Arc::new(
-                rustls::crypto::ring::default_provider(),
-            ))
-            .with_safe_default_protocol_versions()
-            .unwrap_or_else(|_| rustls::ClientConfig::builder())
-            .with_root_certificates(roots)
-            .with_no_client_auth(),
-        )
+        rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .map(|b| Arc::new(b.with_root_certificates(roots).with_no_client_auth()))
+        .map_err(|e| e.to_string())
     })
     .clone()
+    .map_err(|e| KeukentafelError::Internal {
+        reason: format!("TLS set-up failed: {e}"),
+    })
 }
 
-/// The server's base address, checked: `http://` or `https://`, no path.
+/// The server's base address, checked: `https://host[:port]`, or `http://` for a server on
+/// this machine (tests, demos). No path, no user name: the credential goes only where the
+/// address says.
 pub(crate) fn server_base(server: &str) -> Result<String> {
+    let invalid = |reason: &str| KeukentafelError::InvalidInput {
+        reason: reason.into(),
+    };
     let base = server.trim().trim_end_matches('/');
-    let rest = base
-        .strip_prefix("https://")
-        .or_else(|| base.strip_prefix("http://"))
-        .ok_or_else(|| KeukentafelError::InvalidInput {
-            reason: "the server address must start with https:// (or http:// for a test server)"
-                .into(),
-        })?;
-    if rest.is_empty() || rest.contains(['/', '?', '#', ' ']) {
-        return Err(KeukentafelError::InvalidInput {
-            reason: "the server address must be like https://server.example.nl".into(),
-        });
+    let (secure, authority) = match base.split_once("://") {
+        Some(("https", rest)) => (true, rest),
+        Some(("http", rest)) => (false, rest),
+        _ => return Err(invalid("the server address must start with https://")),
+    };
+    if authority.is_empty() || authority.contains(['/', '?', '#', '@', ' ', '\\']) {
+        return Err(invalid(
+            "the server address must be like https://server.example.nl",
+        ));
+    }
+    let host = match authority.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or_default(),
+        None => authority.split(':').next().unwrap_or_default(),
+    };
+    if !secure && !matches!(host, "127.0.0.1" | "localhost" | "::1") {
+        return Err(invalid(
+            "the server address must start with https:// (http:// only for this machine)",
+        ));
     }
     Ok(base.to_owned())
 }
@@ -279,7 +298,9 @@ fn network(what: &str, e: impl std::fmt::Display) -> KeukentafelError {
 /// Enrols with the server: trades the one-time code for this device's identity.
 pub(crate) async fn enrol(server: &str, code: &str, label: &str) -> Result<EnrolResponse> {
     let client = reqwest::Client::builder()
-        .use_preconfigured_tls((*tls()).clone())
+        .use_preconfigured_tls((*tls()?).clone())
+        // The code is a secret: it goes to the address given and nowhere else.
+        .redirect(reqwest::redirect::Policy::none())
         .connect_timeout(CONNECT_TIMEOUT)
         .timeout(MESSAGE_TIMEOUT)
         .build()
@@ -336,7 +357,7 @@ async fn connect(enrolment: &Enrolment) -> Result<Socket> {
         req,
         Some(config),
         true,
-        Some(Connector::Rustls(tls())),
+        Some(Connector::Rustls(tls()?)),
     );
     match tokio::time::timeout(CONNECT_TIMEOUT, connecting).await {
         Err(_) => Err(network("cannot reach the server", "timed out")),
@@ -352,24 +373,39 @@ async fn connect(enrolment: &Enrolment) -> Result<Socket> {
 
 async fn send_all(ws: &mut Socket, msgs: Vec<ClientMessage>) -> Result<()> {
     for m in msgs {
-        ws.send(Message::Binary(m.encode().into()))
+        match tokio::time::timeout(MESSAGE_TIMEOUT, ws.send(Message::Binary(m.encode().into())))
             .await
-            .map_err(|e| network("connection lost", e))?;
+        {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return Err(network("connection lost", e)),
+            Err(_) => return Err(network("connection lost", "sending timed out")),
+        }
     }
     Ok(())
 }
 
-/// The next server message; `Ok(None)` when the server closed the connection.
-async fn next_message(ws: &mut Socket) -> Result<Option<ServerMessage>> {
+/// What arrived on the connection.
+enum Frame {
+    /// A server message.
+    Message(ServerMessage),
+    /// A ping or pong: the connection lives.
+    Alive,
+}
+
+/// The next frame; an error when the connection ended.
+async fn next_frame(ws: &mut Socket) -> Result<Frame> {
     loop {
         match ws.next().await {
-            None | Some(Ok(Message::Close(_))) => return Ok(None),
+            None | Some(Ok(Message::Close(_))) => {
+                return Err(network("connection lost", "closed by the server"));
+            }
             Some(Err(e)) => return Err(network("connection lost", e)),
             Some(Ok(Message::Binary(b))) => {
                 return ServerMessage::decode(&b)
-                    .map(Some)
+                    .map(Frame::Message)
                     .map_err(|e| network("the server sent a message this app cannot read", e));
             }
+            Some(Ok(Message::Ping(_) | Message::Pong(_))) => return Ok(Frame::Alive),
             Some(Ok(_)) => continue,
         }
     }
@@ -381,15 +417,16 @@ struct Tally {
     progress: SyncProgress,
     change: RemoteChange,
     refused: Vec<String>,
-    stopped: Option<(String, bool)>,
+    /// The server ordered this device wiped, with why.
+    wiped: Option<String>,
 }
 
 impl Tally {
     fn state(&self) -> SyncState {
-        match (&self.stopped, self.refused.last()) {
-            (Some((reason, wiped)), _) => SyncState::Stopped {
+        match (&self.wiped, self.refused.last()) {
+            (Some(reason), _) => SyncState::Stopped {
                 reason: reason.clone(),
-                wiped: *wiped,
+                wiped: true,
             },
             (None, Some(reason)) => SyncState::Refused {
                 reason: reason.clone(),
@@ -403,7 +440,9 @@ fn count(n: usize) -> u32 {
     u32::try_from(n).unwrap_or(u32::MAX)
 }
 
-/// Takes in one server message through the store; returns the replies to send.
+/// Takes in one server message through the store; returns the replies to send. A stop
+/// without a wipe order (the server restarting, or failing for a moment) is a lost
+/// connection: sync again later.
 fn take_in(shared: &Shared, msg: &ServerMessage, tally: &mut Tally) -> Result<Vec<ClientMessage>> {
     let step = shared.store()?.sync_receive(msg)?;
     match msg {
@@ -428,8 +467,10 @@ fn take_in(shared: &Shared, msg: &ServerMessage, tally: &mut Tally) -> Result<Ve
         }
         ServerMessage::Stop { .. } => {}
     }
-    if let Some(reason) = step.stopped {
-        tally.stopped = Some((reason, step.erased));
+    match step.stopped {
+        Some(reason) if step.erased => tally.wiped = Some(reason),
+        Some(reason) => return Err(network("the server stopped the sync", reason)),
+        None => {}
     }
     Ok(step.replies)
 }
@@ -453,24 +494,27 @@ fn enrolment(shared: &Shared) -> Result<Enrolment> {
 }
 
 /// One complete sync over a new connection.
-pub(crate) async fn sync_once(
+async fn sync_once(
     shared: &Shared,
     progress: Option<&dyn SyncProgressListener>,
 ) -> Result<SyncReport> {
+    let enrolment = enrolment(shared)?;
     let mut tally = Tally::default();
     shared.set_state(SyncState::Syncing {
         progress: tally.progress,
     });
-    let mut ws = connect(&enrolment(shared)?).await?;
+    let mut ws = connect(&enrolment).await?;
     let sent = shared.store()?.sync_start()?;
     tally.progress.documents_to_send = pushed_docs(&sent);
     tally.progress.more_to_receive = true;
     let mut round = SyncRound::new(&sent);
     send_all(&mut ws, sent).await?;
     while !round.settled() {
-        let msg = match tokio::time::timeout(MESSAGE_TIMEOUT, next_message(&mut ws)).await {
+        let msg = match tokio::time::timeout(MESSAGE_TIMEOUT, next_frame(&mut ws)).await {
             Err(_) => return Err(network("the server stopped answering", "timed out")),
-            Ok(m) => m?.ok_or_else(|| network("connection lost", "closed by the server"))?,
+            Ok(Err(e)) => return Err(e),
+            Ok(Ok(Frame::Alive)) => continue,
+            Ok(Ok(Frame::Message(m))) => m,
         };
         round.observe(&msg);
         let replies = take_in(shared, &msg, &mut tally)?;
@@ -479,10 +523,10 @@ pub(crate) async fn sync_once(
             progress: tally.progress,
         });
         if let Some(p) = progress {
-            p.on_progress(tally.progress);
+            call_app(|| p.on_progress(tally.progress));
         }
     }
-    let _ = ws.close(None).await;
+    let _ = tokio::time::timeout(Duration::from_secs(1), ws.close(None)).await;
     Ok(SyncReport {
         documents_sent: tally.progress.documents_sent,
         documents_received: tally.progress.documents_received,
@@ -493,7 +537,8 @@ pub(crate) async fn sync_once(
     })
 }
 
-/// "Sync now", cancellable: the state ends as the outcome says.
+/// "Sync now", cancellable: the state ends as the outcome says. While live sync runs, it
+/// asks live sync for a round instead of opening a second connection.
 pub(crate) async fn sync_now(
     shared: &Shared,
     progress: Option<&dyn SyncProgressListener>,
@@ -505,15 +550,43 @@ pub(crate) async fn sync_now(
             None => std::future::pending().await,
         }
     };
+    let live = shared.live_rounds.subscribe();
     let outcome = tokio::select! {
-        r = sync_once(shared, progress) => r,
+        r = async {
+            if shared.live_running() {
+                live_round(shared, live).await
+            } else {
+                sync_once(shared, progress).await
+            }
+        } => r,
         () = cancelled => Err(KeukentafelError::Cancelled),
     };
-    shared.set_state(match &outcome {
-        Ok(report) => report.state.clone(),
-        Err(e) => state_after(e),
-    });
+    if !shared.live_running() {
+        match &outcome {
+            Ok(report) => shared.set_state(report.state.clone()),
+            // A device without enrolment (never, or wiped) keeps the state that says why.
+            Err(KeukentafelError::NotEnrolled) => {}
+            Err(e) => shared.set_state(state_after(e)),
+        }
+    }
     outcome
+}
+
+/// Waits, bounded, for live sync to complete a round after the nudge.
+async fn live_round(shared: &Shared, mut rounds: watch::Receiver<u64>) -> Result<SyncReport> {
+    let before = *rounds.borrow_and_update();
+    shared.local_edits.notify_one();
+    match tokio::time::timeout(MESSAGE_TIMEOUT, rounds.wait_for(|r| *r > before)).await {
+        Ok(Ok(_)) => Ok(SyncReport {
+            documents_sent: 0,
+            documents_received: 0,
+            changed_cases: Vec::new(),
+            removed_cases: Vec::new(),
+            refused: Vec::new(),
+            state: shared.state(),
+        }),
+        _ => Err(network("live sync did not complete a round", "timed out")),
+    }
 }
 
 fn state_after(e: &KeukentafelError) -> SyncState {
@@ -526,87 +599,101 @@ fn state_after(e: &KeukentafelError) -> SyncState {
     }
 }
 
+/// Starts live sync on the runtime; one per device.
+pub(crate) fn start_live(
+    shared: Arc<Shared>,
+    listener: Box<dyn ChangeListener>,
+) -> Result<LiveSync> {
+    if shared
+        .live_running
+        .swap(true, std::sync::atomic::Ordering::SeqCst)
+    {
+        return Err(KeukentafelError::InvalidInput {
+            reason: "live sync is already running on this device".into(),
+        });
+    }
+    let (stop, stop_rx) = watch::channel(false);
+    let task = {
+        let shared = shared.clone();
+        runtime()?.spawn(async move {
+            live(&shared, Arc::from(listener), stop_rx).await;
+            shared
+                .live_running
+                .store(false, std::sync::atomic::Ordering::SeqCst);
+        })
+    };
+    Ok(LiveSync {
+        stop,
+        task: Mutex::new(task),
+    })
+}
+
 /// Resolves once the app stopped live sync.
 async fn stopped(stop: &mut watch::Receiver<bool>) {
     // The guard `wait_for` returns must not live across an await: drop it here.
     let _ = stop.wait_for(|s| *s).await;
 }
 
-/// Starts live sync on the runtime.
-pub(crate) fn start_live(
-    shared: Arc<Shared>,
-    listener: Box<dyn ChangeListener>,
-) -> Result<LiveSync> {
-    let (stop, stop_rx) = watch::channel(false);
-    let task = runtime()?.spawn(live(shared, Arc::from(listener), stop_rx));
-    Ok(LiveSync {
-        stop,
-        task: Mutex::new(Some(task)),
-    })
-}
-
-/// Why one live connection ended without an error.
-enum Ended {
-    /// The app stopped live sync.
-    ByApp,
-    /// The server stopped serving this device.
-    ByServer,
-}
-
-async fn live(
-    shared: Arc<Shared>,
-    listener: Arc<dyn ChangeListener>,
-    mut stop: watch::Receiver<bool>,
-) {
+async fn live(shared: &Shared, listener: Arc<dyn ChangeListener>, mut stop: watch::Receiver<bool>) {
     let mut backoff = Duration::from_secs(1);
     loop {
-        let outcome = live_connection(&shared, &*listener, &mut stop, &mut backoff).await;
+        let outcome = live_connection(shared, &*listener, &mut stop, &mut backoff).await;
         match outcome {
-            Ok(Ended::ByServer) => return,
-            Ok(Ended::ByApp) => {
+            Ok(LiveEnd::Stopped) => {
                 shared.set_state(SyncState::Offline);
                 return;
             }
+            Ok(LiveEnd::Wiped) => return,
+            // A device without enrolment (never, or wiped) keeps the state that says why.
+            Err(KeukentafelError::NotEnrolled) => return,
             Err(e) => {
                 shared.set_state(state_after(&e));
-                if matches!(
-                    e,
-                    KeukentafelError::Unauthorized { .. } | KeukentafelError::NotEnrolled
-                ) {
+                if matches!(e, KeukentafelError::Unauthorized { .. }) {
                     return;
                 }
             }
         }
         tokio::select! {
-            () = tokio::time::sleep(backoff) => {}
+            biased;
             () = stopped(&mut stop) => {
                 shared.set_state(SyncState::Offline);
                 return;
             }
+            () = tokio::time::sleep(backoff) => {}
         }
         backoff = (backoff * 2).min(MAX_BACKOFF);
     }
 }
 
+/// How a live connection ended without an error.
+enum LiveEnd {
+    /// The app stopped live sync.
+    Stopped,
+    /// The server ordered this device wiped.
+    Wiped,
+}
+
 /// One live connection: a full sync, then the server's live pushes in and the device's
-/// edits out, until the app stops it or the connection ends.
+/// edits out, until the app stops it or the connection ends. A connection that stays
+/// silent longer than two pings is taken for dead.
 async fn live_connection(
     shared: &Shared,
     listener: &dyn ChangeListener,
     stop: &mut watch::Receiver<bool>,
     backoff: &mut Duration,
-) -> Result<Ended> {
+) -> Result<LiveEnd> {
     if *stop.borrow() {
-        return Ok(Ended::ByApp);
+        return Ok(LiveEnd::Stopped);
     }
+    let enrolment = enrolment(shared)?;
     let mut tally = Tally::default();
     shared.set_state(SyncState::Syncing {
         progress: tally.progress,
     });
-    let mut ws = connect(&enrolment(shared)?).await?;
-    *backoff = Duration::from_secs(1);
+    let mut ws = connect(&enrolment).await?;
     let sent = shared.store()?.sync_start()?;
     let mut round = SyncRound::new(&sent);
+    let mut waiting_since = Instant::now();
     send_all(&mut ws, sent).await?;
     // Edits made while pushes are out wait for their answers, so nothing is pushed twice.
     let mut edited = false;
@@ -614,52 +701,69 @@ async fn live_connection(
     ping.tick().await;
     loop {
         tokio::select! {
+            biased;
             () = stopped(stop) => {
-                let _ = ws.close(None).await;
-                return Ok(Ended::ByApp);
+                let _ = tokio::time::timeout(Duration::from_millis(500), ws.close(None)).await;
+                return Ok(LiveEnd::Stopped);
             }
             () = shared.local_edits.notified() => edited = true,
             _ = ping.tick() => {
-                ws.send(Message::Ping(Vec::new().into()))
-                    .await
-                    .map_err(|e| network("connection lost", e))?;
+                send_ping(&mut ws).await?;
             }
-            msg = next_message(&mut ws) => {
-                let msg = msg?.ok_or_else(|| network("connection lost", "closed by the server"))?;
+            frame = tokio::time::timeout(2 * PING_EVERY, next_frame(&mut ws)) => {
+                let Frame::Message(msg) = frame
+                    .map_err(|_| network("connection lost", "the server went silent"))??
+                else {
+                    continue;
+                };
                 round.observe(&msg);
                 let replies = take_in(shared, &msg, &mut tally)?;
                 send_all(&mut ws, replies).await?;
                 let change = std::mem::take(&mut tally.change);
-                if !change.is_empty() {
-                    listener.on_remote_change(change);
+                if !change.is_empty() && !*stop.borrow() {
+                    call_app(|| listener.on_remote_change(change));
                 }
-                if tally.stopped.is_some() {
+                if tally.wiped.is_some() {
                     shared.set_state(tally.state());
-                    return Ok(Ended::ByServer);
+                    return Ok(LiveEnd::Wiped);
                 }
             }
         }
-        if round.settled() {
-            if edited {
-                edited = false;
-                let pushes = shared.store()?.sync_pushes()?;
-                if !pushes.is_empty() {
-                    tally.refused.clear();
-                    tally.progress.documents_to_send += pushed_docs(&pushes);
-                    round = SyncRound::new(&pushes);
-                    shared.set_state(SyncState::Syncing {
-                        progress: tally.progress,
-                    });
-                    send_all(&mut ws, pushes).await?;
-                    continue;
-                }
+        if !round.settled() {
+            if waiting_since.elapsed() > MESSAGE_TIMEOUT {
+                return Err(network("the server stopped answering", "timed out"));
             }
-            shared.set_state(tally.state());
-        } else {
             shared.set_state(SyncState::Syncing {
                 progress: tally.progress,
             });
+            continue;
         }
+        // A connection is only trusted once it completed a round: then a later failure
+        // starts retrying from the shortest wait again.
+        *backoff = Duration::from_secs(1);
+        if std::mem::take(&mut edited) {
+            let pushes = shared.store()?.sync_pushes()?;
+            if !pushes.is_empty() {
+                tally.refused.clear();
+                tally.progress.documents_to_send += pushed_docs(&pushes);
+                round = SyncRound::new(&pushes);
+                waiting_since = Instant::now();
+                shared.set_state(SyncState::Syncing {
+                    progress: tally.progress,
+                });
+                send_all(&mut ws, pushes).await?;
+                continue;
+            }
+        }
+        shared.set_state(tally.state());
+        shared.live_rounds.send_modify(|r| *r += 1);
+    }
+}
+
+async fn send_ping(ws: &mut Socket) -> Result<()> {
+    match tokio::time::timeout(MESSAGE_TIMEOUT, ws.send(Message::Ping(Vec::new().into()))).await {
+        Ok(Ok(())) => Ok(()),
+        _ => Err(network("connection lost", "ping failed")),
     }
 }
 
@@ -673,12 +777,22 @@ mod tests {
             server_base("https://wijkteam.example.nl/").ok().as_deref(),
             Some("https://wijkteam.example.nl")
         );
+        for local in [
+            "http://127.0.0.1:7878",
+            "http://localhost:80",
+            "http://[::1]:7878",
+        ] {
+            assert!(server_base(local).is_ok(), "{local}");
+        }
         for bad in [
             "wijkteam.example.nl",
             "ftp://x",
             "https://",
             "https://x/v1",
             "https://x y",
+            "http://wijkteam.example.nl",
+            "https://wijkteam.example.nl@elders.example",
+            "http://127.0.0.1@elders.example",
         ] {
             assert!(
                 matches!(server_base(bad), Err(KeukentafelError::InvalidInput { .. })),

@@ -12,7 +12,9 @@ use keukentafel_core::model::{
     Role, Timestamp,
 };
 use keukentafel_core::{DeviceId, MemberId, WorkspaceId};
-use keukentafel_ffi::{Device, KeukentafelError, SyncCancel, SyncState};
+use keukentafel_ffi::{
+    ChangeListener, Device, KeukentafelError, RemoteChange, SyncCancel, SyncState,
+};
 use keukentafel_server::{AppState, SqliteStorage, app, auth};
 
 /// The server on a runtime of its own, as a separate process would be.
@@ -20,7 +22,7 @@ struct Server {
     addr: SocketAddr,
     db: PathBuf,
     workspace: WorkspaceId,
-    runtime: Option<tokio::runtime::Runtime>,
+    runtime: Option<(tokio::runtime::Runtime, tokio::sync::watch::Sender<bool>)>,
 }
 
 impl Server {
@@ -58,15 +60,17 @@ impl Server {
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let state = AppState::new(SqliteStorage::open(&self.db).expect("db"), stopped);
         runtime.spawn(async move {
-            let _keep = stop;
             let _ = axum::serve(listener, app(state)).await;
         });
-        self.runtime = Some(runtime);
+        self.runtime = Some((runtime, stop));
     }
 
-    /// Stops serving and closes every connection, as a crashed server would.
+    /// Shuts down as for a deploy: open syncs are told "server shutting down" (a stop
+    /// without a wipe order), then every connection closes.
     fn stop(&mut self) {
-        if let Some(rt) = self.runtime.take() {
+        if let Some((rt, stop)) = self.runtime.take() {
+            stop.send_replace(true);
+            rt.block_on(async { tokio::time::sleep(Duration::from_millis(700)).await });
             rt.shutdown_timeout(Duration::from_secs(5));
         }
     }
@@ -171,8 +175,12 @@ fn a_sync_waiting_on_a_silent_server_is_cancelled_at_once() {
     let mut server = Server::start(dir.path());
     let sanne = server.enrolled(dir.path(), "sanne");
     server.stop();
-    // Accepts connections and never answers.
-    let silent = std::net::TcpListener::bind(server.addr).expect("bind");
+    // Accepts connections and never answers (bound as the server binds: the port may still
+    // be in TIME_WAIT).
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let silent = rt
+        .block_on(tokio::net::TcpListener::bind(server.addr))
+        .expect("bind");
 
     let cancel = SyncCancel::new();
     let canceller = {
@@ -218,4 +226,65 @@ fn a_revoked_device_is_told_and_wiped() {
         sanne.my_cases(),
         Err(KeukentafelError::NotEnrolled)
     ));
+}
+
+/// Waits, bounded, until `f` holds.
+fn eventually(what: &str, f: impl Fn() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out waiting until {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+struct Ignore;
+
+impl ChangeListener for Ignore {
+    fn on_remote_change(&self, _: RemoteChange) {}
+}
+
+#[test]
+fn live_sync_rides_out_a_server_restart() {
+    let dir = tempfile::tempdir().expect("dir");
+    let mut server = Server::start(dir.path());
+    let sanne = server.enrolled(dir.path(), "sanne");
+    let live = sanne.start_live_sync(Box::new(Ignore)).expect("live");
+    assert!(
+        matches!(
+            sanne.start_live_sync(Box::new(Ignore)),
+            Err(KeukentafelError::InvalidInput { .. })
+        ),
+        "one live sync per device"
+    );
+    eventually("live sync is up", || {
+        sanne.sync_state() == SyncState::UpToDate
+    });
+
+    // A deploy: the server says it is shutting down. Not a reason to give up.
+    server.stop();
+    eventually("the device shows offline", || {
+        sanne.sync_state() == SyncState::Offline
+    });
+    let case = sanne
+        .create_case(new_case("2026-0003"))
+        .expect("offline edit");
+
+    server.serve();
+    let me = sanne.me().expect("me").id;
+    eventually("the case reaches the restarted server", || {
+        SqliteStorage::open(&server.db)
+            .expect("db")
+            .case_members(&case)
+            .is_ok_and(|m| m.contains(&me))
+    });
+    eventually("up to date again", || {
+        sanne.sync_state() == SyncState::UpToDate
+    });
+    // "Sync now" while live sync runs asks live sync for a round.
+    let report = sanne.sync_now(None, None).expect("sync now");
+    assert_eq!(report.state, SyncState::UpToDate);
+
+    live.stop();
+    assert!(!live.is_running());
+    assert_eq!(sanne.sync_state(), SyncState::Offline);
 }

@@ -537,3 +537,41 @@ fn only_members_who_work_the_case_are_asked_to_sign() {
         "the team lead sees all the team's cases"
     );
 }
+
+#[test]
+fn an_enrolment_is_kept_whole_or_not_at_all() {
+    use base64::Engine;
+    let dir = tempfile::tempdir().expect("dir");
+    let (lead, _, sanne) = team_stores(dir.path());
+    let doc =
+        base64::engine::general_purpose::STANDARD.encode(lead.export_workspace().expect("export"));
+    let response = |workspace_id: String| keukentafel_core::sync::EnrolResponse {
+        device_id: keukentafel_core::DeviceId::random().to_string(),
+        credential: "geheim".into(),
+        member_id: sanne.to_string(),
+        workspace_id,
+        workspace_doc: doc.clone(),
+    };
+
+    // The server names another workspace than the document it sent: nothing is kept.
+    let mut phone = DeviceStore::open(&dir.path().join("new.db"), &key(3)).expect("open");
+    let other = keukentafel_core::WorkspaceId::random().to_string();
+    assert!(
+        phone
+            .enrol("https://wijkteam.example.nl", &response(other))
+            .is_err()
+    );
+    assert!(phone.member_id().is_none());
+    assert!(phone.enrolment().expect("read").is_none());
+
+    let ws = lead.workspace().expect("ws").id.to_string();
+    phone
+        .enrol("https://wijkteam.example.nl", &response(ws))
+        .expect("enrol");
+    drop(phone);
+    let phone = DeviceStore::open(&dir.path().join("new.db"), &key(3)).expect("reopen");
+    assert_eq!(phone.member_id(), Some(&sanne));
+    let kept = phone.enrolment().expect("read").expect("enrolled");
+    assert_eq!(kept.server, "https://wijkteam.example.nl");
+    assert_eq!(kept.credential, "geheim");
+}

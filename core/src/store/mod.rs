@@ -274,16 +274,17 @@ impl DeviceStore {
         member: &MemberId,
         device: &DeviceId,
     ) -> Result<WorkspaceId> {
-        self.join_workspace_then(workspace_doc, member, device, |_| Ok(()))
+        self.join_workspace_then(workspace_doc, member, device, |_, _| Ok(()))
     }
 
-    /// [`DeviceStore::join_workspace`], with `also` written in the same transaction.
+    /// [`DeviceStore::join_workspace`], with `also` written in the same transaction; when
+    /// `also` fails, nothing is written.
     fn join_workspace_then(
         &mut self,
         workspace_doc: &[u8],
         member: &MemberId,
         device: &DeviceId,
-        also: impl FnOnce(&Connection) -> Result<()>,
+        also: impl FnOnce(&Connection, &WorkspaceId) -> Result<()>,
     ) -> Result<WorkspaceId> {
         if self.workspace.is_some() {
             return Err(already_joined());
@@ -303,7 +304,7 @@ impl DeviceStore {
         set_meta(&tx, "member_id", member.as_str())?;
         // The server issues the device id at enrolment; it is this store's actor from now on.
         set_meta(&tx, "device_id", device.as_str())?;
-        also(&tx)?;
+        also(&tx, &id)?;
         tx.commit()?;
         self.member = Some(member.clone());
         self.device = device.clone();

@@ -110,16 +110,18 @@ impl DeviceStore {
             })?;
         let member = MemberId::parse(&response.member_id)?;
         let device = DeviceId::parse(&response.device_id)?;
-        let id = self.join_workspace_then(&doc, &member, &device, |tx| {
+        let named = WorkspaceId::parse(&response.workspace_id)?;
+        self.join_workspace_then(&doc, &member, &device, |tx, id| {
+            if *id != named {
+                return Err(crate::UntrustedInput::WrongKind {
+                    kind: "document",
+                    expected: "workspace the server named",
+                }
+                .into());
+            }
             set_meta(tx, "server_url", server)?;
             set_meta(tx, "credential", &response.credential)
-        })?;
-        if id.as_str() != response.workspace_id {
-            return Err(Error::Corrupt {
-                what: "the server sent another workspace than it named",
-            });
-        }
-        Ok(id)
+        })
     }
 
     /// Where and how this device syncs, once enrolled.

@@ -6,6 +6,7 @@ import java.io.File
 import java.nio.file.Files
 import java.time.LocalDate
 import java.util.concurrent.CopyOnWriteArrayList
+import java.util.concurrent.LinkedBlockingQueue
 import java.util.concurrent.TimeUnit
 import kotlin.test.assertEquals
 import kotlin.test.assertFailsWith
@@ -22,11 +23,16 @@ class TeamServer(dir: File) : AutoCloseable {
         process = ProcessBuilder("bash", "tests/bindings/team-server.sh", dir.path)
             .redirectError(ProcessBuilder.Redirect.DISCARD)
             .start()
-        val lines = process.inputStream.bufferedReader()
+        // Read on a thread of its own, so that a silent server cannot block the test.
+        val lines = LinkedBlockingQueue<String>()
+        Thread {
+            runCatching { process.inputStream.bufferedReader().forEachLine { lines.put(it) } }
+        }.apply { isDaemon = true }.start()
         var found: String? = null
         val deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60)
-        while (found == null && System.nanoTime() < deadline) {
-            val line = lines.readLine() ?: break
+        while (found == null) {
+            val left = deadline - System.nanoTime()
+            val line = lines.poll(maxOf(left, 0), TimeUnit.NANOSECONDS) ?: break
             if (line.startsWith("code ")) {
                 val (_, name, code) = line.split(" ")
                 codes[name] = code
@@ -34,8 +40,6 @@ class TeamServer(dir: File) : AutoCloseable {
             found = Regex("listening on (http://\\S+)").find(line)?.groupValues?.get(1)
         }
         url = checkNotNull(found) { "the server did not start" }
-        // Keep reading so that the server never blocks on a full pipe.
-        Thread { runCatching { lines.forEachLine {} } }.apply { isDaemon = true }.start()
     }
 
     override fun close() {
@@ -122,10 +126,14 @@ fun practitionersDay(dir: File, team: TeamServer) {
 
     // Sanne stays connected; her listener hears of the signature as it happens.
     val changes = CopyOnWriteArrayList<RemoteChange>()
+    val before = states.size
     val live = sanne.startLiveSync(object : ChangeListener {
         override fun onRemoteChange(change: RemoteChange) { changes.add(change) }
     })
-    eventually("live sync is up") { sanne.syncState() == SyncState.UpToDate }
+    eventually("live sync is up") {
+        val since = states.drop(before)
+        since.any { it is SyncState.Syncing } && since.last() == SyncState.UpToDate
+    }
     fatima.approve(case, larger)
     fatima.syncNow(null, null)
     eventually("the signature reaches Sanne") { changes.any { case in it.changedCases } }
