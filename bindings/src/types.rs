@@ -548,6 +548,8 @@ pub struct CaseSummary {
     pub open_conflicts: u32,
     /// Decisions waiting for a second signature.
     pub awaiting_signature: u32,
+    /// Changes made on this device that the server has not yet accepted.
+    pub unsynced: bool,
 }
 
 #[uniffi::remote(Record)]

@@ -331,8 +331,12 @@ fn offline_work_travels_incrementally_both_ways() {
             doc.record_conversation(ctx, conversation())
         })
         .expect("conversation");
+    let badge = |d: &Device| d.store.my_cases().expect("cases")[0].unsynced;
+    assert!(badge(&phone), "badged as not yet synced");
     server.sync(&mut phone);
+    assert!(!badge(&phone), "synced: no badge");
     server.sync(&mut laptop);
+    assert!(!badge(&laptop), "received work is not the device's own");
     assert_eq!(
         laptop
             .store

@@ -61,6 +61,8 @@ pub struct CaseSummary {
     pub open_conflicts: u32,
     /// Decisions waiting for a second signature.
     pub awaiting_signature: u32,
+    /// Changes made on this device that the server has not yet accepted.
+    pub unsynced: bool,
 }
 
 /// Which cases to list.
@@ -520,7 +522,8 @@ impl DeviceStore {
     /// Cases from the projection, soonest deadline first. Loads no document.
     pub fn list_cases(&self, filter: &CaseFilter) -> Result<Vec<CaseSummary>> {
         let mut sql = String::from(
-            "SELECT c.case_id, c.case_number, c.status, c.melding_date, c.next_deadline, c.open_conflicts, c.awaiting_signature FROM cases c",
+            "SELECT c.case_id, c.case_number, c.status, c.melding_date, c.next_deadline, c.open_conflicts, c.awaiting_signature, \
+             COALESCE(d.dirty, 0) FROM cases c LEFT JOIN documents d ON d.doc_id = c.case_id",
         );
         let mut args: Vec<String> = Vec::new();
         let mut clauses = Vec::new();
@@ -548,11 +551,12 @@ impl DeviceStore {
                 r.get::<_, Option<String>>(4)?,
                 r.get::<_, u32>(5)?,
                 r.get::<_, u32>(6)?,
+                r.get::<_, bool>(7)?,
             ))
         })?;
         let mut out = Vec::new();
         for row in rows {
-            let (id, number, status, melding, deadline, conflicts, awaiting) = row?;
+            let (id, number, status, melding, deadline, conflicts, awaiting, unsynced) = row?;
             out.push(CaseSummary {
                 id: CaseId::parse(&id)?,
                 case_number: number,
@@ -561,6 +565,7 @@ impl DeviceStore {
                 next_deadline: deadline.as_deref().and_then(parse_date),
                 open_conflicts: conflicts,
                 awaiting_signature: awaiting,
+                unsynced,
             });
         }
         Ok(out)
