@@ -156,7 +156,7 @@ impl Device {
                 reason: "this device is already enrolled".into(),
             });
         }
-        let response = sync::block_on(sync::enrol(&base, &code, &label))?;
+        let response = sync::enrol(&base, &code, &label)?;
         let mut store = self.store()?;
         store.enrol(&base, &response)?;
         Ok(store.workspace()?.clone().into())

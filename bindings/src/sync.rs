@@ -295,36 +295,34 @@ fn network(what: &str, e: impl std::fmt::Display) -> KeukentafelError {
     }
 }
 
-/// Enrols with the server: trades the one-time code for this device's identity.
-pub(crate) async fn enrol(server: &str, code: &str, label: &str) -> Result<EnrolResponse> {
-    let client = reqwest::Client::builder()
-        .use_preconfigured_tls((*tls()?).clone())
+/// Enrols with the server: trades the one-time code for this device's identity. Blocks.
+pub(crate) fn enrol(server: &str, code: &str, label: &str) -> Result<EnrolResponse> {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .timeout_connect(Some(CONNECT_TIMEOUT))
+        .timeout_global(Some(MESSAGE_TIMEOUT))
         // The code is a secret: it goes to the address given and nowhere else.
-        .redirect(reqwest::redirect::Policy::none())
-        .connect_timeout(CONNECT_TIMEOUT)
-        .timeout(MESSAGE_TIMEOUT)
+        .max_redirects(0)
+        .http_status_as_error(false)
         .build()
-        .map_err(|e| network("cannot set up the connection", e))?;
-    let resp = client
+        .into();
+    let mut resp = agent
         .post(format!("{server}/v1/enrol"))
-        .json(&EnrolRequest {
+        .send_json(&EnrolRequest {
             code: code.trim().to_owned(),
             label: label.to_owned(),
         })
-        .send()
-        .await
-        .map_err(|e| network("cannot reach the server", e.without_url()))?;
+        .map_err(|e| network("cannot reach the server", e))?;
     let status = resp.status();
     if status.is_success() {
         return resp
-            .json::<EnrolResponse>()
-            .await
-            .map_err(|e| network("the server's answer is not an enrolment", e.without_url()));
+            .body_mut()
+            .read_json::<EnrolResponse>()
+            .map_err(|e| network("the server's answer is not an enrolment", e));
     }
     // The server's error bodies are `{"error": "..."}` without personal data.
     let reason = resp
-        .json::<serde_json::Value>()
-        .await
+        .body_mut()
+        .read_json::<serde_json::Value>()
         .ok()
         .and_then(|v| v.get("error")?.as_str().map(str::to_owned))
         .unwrap_or_else(|| status.to_string());
