@@ -13,10 +13,14 @@ command -v cc >/dev/null 2>&1 || need_apt+=(build-essential)
 command -v make >/dev/null 2>&1 || need_apt+=(make)
 command -v perl >/dev/null 2>&1 || need_apt+=(perl)
 # The Kotlin binding tests run on the JVM with JNA, as an Android app does.
-command -v java >/dev/null 2>&1 || need_apt+=(openjdk-17-jdk-headless)
+# The demo app needs the JDK with its desktop (AWT/Swing) libraries, not the headless one.
+java_home=$(dirname "$(dirname "$(readlink -f "$(command -v java 2>/dev/null || echo /nonexistent/bin/java)")")")
+[[ -f "$java_home/lib/libawt_xawt.so" ]] || need_apt+=(openjdk-17-jdk)
 [[ -f /usr/share/java/jna.jar ]] || need_apt+=(libjna-java)
 command -v npm >/dev/null 2>&1 || need_apt+=(npm)
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need_apt+=(python3-venv)
+# The demo app's UI test runs in a virtual display.
+command -v xvfb-run >/dev/null 2>&1 || need_apt+=(xvfb xauth)
 
 if ((${#need_apt[@]})); then
   echo "setup: installing ${need_apt[*]}"

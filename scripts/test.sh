@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test of the project: formatting, lints, all Rust tests (unit, integration,
 # property, crash and doc tests), and the binding tests in Python and Kotlin against a real
-# server, after generating the Kotlin, Swift and Python bindings. Exits non-zero on the
-# first failure.
+# server, after generating the Kotlin, Swift and Python bindings, and the demo app's UI test.
+# Exits non-zero on the first failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -30,3 +30,5 @@ echo "== bindings: Python (pytest)"
 .tools/venv/bin/python -m pytest -q tests/bindings/python
 echo "== bindings: Kotlin (JVM, JNA)"
 bash tests/bindings/kotlin/run.sh
+echo "== mobile-demo: UI test under Xvfb"
+bash mobile-demo/test.sh

@@ -13,7 +13,7 @@ rm -rf "$out" && mkdir -p "$out"
 java -cp "$kotlin/lib/*" org.jetbrains.kotlin.cli.jvm.K2JVMCompiler \
   -kotlin-home "$kotlin" -no-reflect -nowarn -jvm-target 17 \
   -cp "$jna:$kotlin/lib/kotlin-test.jar" -d "$out" \
-  "$target_dir/bindings/kotlin/nl/keukentafel/keukentafel.kt" tests/bindings/kotlin/PractitionerDay.kt
+  "$target_dir/bindings/kotlin/nl/keukentafel/keukentafel.kt" tests/bindings/kotlin/TeamServer.kt tests/bindings/kotlin/PractitionerDay.kt
 KEUKENTAFEL_SERVER="$target_dir/debug/keukentafel-server" \
   java -Djna.library.path="$target_dir/debug" \
   -cp "$out:$jna:$kotlin/lib/kotlin-stdlib.jar:$kotlin/lib/kotlin-test.jar" PractitionerDayKt
