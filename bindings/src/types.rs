@@ -989,3 +989,44 @@ impl From<keukentafel_core::QuarantinedChanges> for QuarantinedChange {
         }
     }
 }
+
+/// Exports `label(value)` for each domain enum: the Dutch words users see, from core's one
+/// list of labels, so apps never keep translations of their own.
+macro_rules! labels {
+    ($($(#[$doc:meta])* $f:ident: $t:ty),+ $(,)?) => {$(
+        $(#[$doc])*
+        #[uniffi::export]
+        pub fn $f(value: $t) -> String {
+            value.label().to_owned()
+        }
+    )+};
+}
+
+labels!(
+    /// The Dutch label of a case status ("onderzoek").
+    case_status_label: CaseStatus,
+    /// The Dutch label of a law ("Wmo 2015").
+    law_label: Law,
+    /// The Dutch label of a place in the household ("aanvrager").
+    household_role_label: HouseholdRole,
+    /// The Dutch label of a participant's part ("mantelzorger").
+    participant_kind_label: ParticipantKind,
+    /// The Dutch label of a life domain ("huiselijke relaties").
+    life_domain_label: LifeDomain,
+    /// The Dutch label of a provision category ("huishoudelijke hulp").
+    provision_category_label: ProvisionCategory,
+    /// The Dutch label of a decision status ("wacht op tweede handtekening").
+    decision_status_label: DecisionStatus,
+    /// The Dutch label of a goal status ("behaald").
+    goal_status_label: GoalStatus,
+    /// The Dutch label of a kind of plan ("persoonlijk plan").
+    plan_kind_label: PlanKind,
+    /// The Dutch label of a knelpunt category ("aanbod of wachtlijst").
+    knelpunt_category_label: KnelpuntCategory,
+    /// The Dutch label of a role ("teamleider").
+    role_label: Role,
+    /// The Dutch label of a closure reason ("ingetrokken of afgebroken").
+    closure_reason_label: ClosureReason,
+    /// The Dutch label of a ZRM version ("ZRM (11 domeinen)").
+    zrm_version_label: ZrmVersion,
+);

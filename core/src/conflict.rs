@@ -82,9 +82,26 @@ pub(crate) fn field_label(raw: &RawConflict) -> String {
     raw.key.clone()
 }
 
-fn show(key: &str, v: &ScalarValue) -> String {
+/// The Dutch label of a stored enum value, for the fields that hold one.
+fn label(item: &ItemRef, key: &str, stored: &str) -> Option<&'static str> {
+    use crate::model::*;
+    Some(match (item, key) {
+        (ItemRef::Case, "status") => CaseStatus::from_name(stored)?.label(),
+        (ItemRef::Case, "law") => Law::from_name(stored)?.label(),
+        (ItemRef::Person(_), "role") => HouseholdRole::from_name(stored)?.label(),
+        (ItemRef::Participant(..), "kind") => ParticipantKind::from_name(stored)?.label(),
+        (ItemRef::Decision(_), "status") => DecisionStatus::from_name(stored)?.label(),
+        (ItemRef::Decision(_), "category") => ProvisionCategory::from_name(stored)?.label(),
+        (ItemRef::Goal(_), "status") => GoalStatus::from_name(stored)?.label(),
+        (ItemRef::Goal(_), "plan") => PlanKind::from_name(stored)?.label(),
+        (ItemRef::Signal(_), "category") => KnelpuntCategory::from_name(stored)?.label(),
+        _ => return None,
+    })
+}
+
+fn show(item: &ItemRef, key: &str, v: &ScalarValue) -> String {
     match v {
-        ScalarValue::Str(s) => s.to_string(),
+        ScalarValue::Str(s) => label(item, key, s).map_or_else(|| s.to_string(), str::to_owned),
         ScalarValue::Int(i) if key == "amount" => Money(*i).to_string(),
         ScalarValue::Int(i) => i.to_string(),
         ScalarValue::Boolean(true) => "ja".to_owned(),
@@ -107,7 +124,7 @@ pub(crate) fn list(doc: &Automerge, case: &Case, raws: &[RawConflict]) -> Vec<Co
                     .hash_for_opid(op)
                     .and_then(|h| doc.get_change_meta_by_hash(&h));
                 let value = match v {
-                    Value::Scalar(s) => show(&raw.key, s),
+                    Value::Scalar(s) => show(&raw.item, &raw.key, s),
                     Value::Object(t) => format!("({t})"),
                 };
                 ConflictValue {

@@ -444,3 +444,46 @@ fn resolving_a_conflict_keeps_what_was_signed() {
     assert_eq!(office.case().decisions[&d].amount, Money::euros(5_000));
     assert!(office.conflicts().is_empty(), "{:?}", office.conflicts());
 }
+
+#[test]
+fn a_conflict_shows_values_in_the_words_people_use() {
+    use keukentafel_core::model::{GoalStatus, NewGoal, PlanKind};
+    let t = team();
+    let mut phone = t.case();
+    phone
+        .assign(&t.ctx(&t.sanne), &t.piet.member)
+        .expect("assign Piet");
+    let person = phone
+        .case()
+        .household
+        .keys()
+        .next()
+        .expect("resident")
+        .clone();
+    let goal = phone
+        .add_goal(
+            &t.ctx(&t.sanne),
+            NewGoal {
+                plan: PlanKind::PersoonlijkPlan,
+                person,
+                description: "Zelf boodschappen doen".into(),
+            },
+        )
+        .expect("goal");
+    let mut laptop = replica(&phone);
+    phone
+        .set_goal_status(&t.ctx(&t.sanne), &goal, GoalStatus::Achieved)
+        .expect("Sanne: achieved");
+    laptop
+        .set_goal_status(&t.ctx(&t.piet), &goal, GoalStatus::Stopped)
+        .expect("Piet: stopped");
+    sync(&mut phone, &mut laptop);
+
+    let conflicts = phone.conflicts();
+    let ConflictKind::Values(values) = &conflicts[0].kind else {
+        panic!("{conflicts:?}")
+    };
+    let mut shown: Vec<_> = values.iter().map(|v| v.value.as_str()).collect();
+    shown.sort();
+    assert_eq!(shown, vec!["behaald", "gestopt"]);
+}

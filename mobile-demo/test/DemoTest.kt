@@ -184,7 +184,7 @@ fun run(dir: File, team: TeamServer) {
     for ((app, name) in listOf(sanne to "sanne", daan to "daan")) {
         app.show(Screen.Conflicts(shared))
         val shown = app.shown()
-        assertTrue(shown.contains("achieved") && shown.contains("stopped") && shown.contains("Sanne") && shown.contains("Daan"), shown)
+        assertTrue(shown.contains("behaald") && shown.contains("gestopt") && shown.contains("Sanne") && shown.contains("Daan"), shown)
         app.shot("13-conflict-$name")
     }
     sanne.click("choose-0")

@@ -110,6 +110,7 @@ def test_a_practitioners_day(team, tmp_path):
     assert case in report.changed_cases
     decision = next(d for d in sanne.case(case).decisions if d.id == larger)
     assert decision.status == kt.DecisionStatus.APPROVED
+    assert kt.decision_status_label(decision.status) == "goedgekeurd"
     assert decision.signed_by == fatima.me().id
 
 

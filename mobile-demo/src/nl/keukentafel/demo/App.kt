@@ -24,7 +24,18 @@ sealed interface Screen {
 
 private val dayFormat = DateTimeFormatter.ofPattern("d-M-yyyy")
 private fun day(d: LocalDate?) = d?.format(dayFormat) ?: "–"
-private fun words(e: Enum<*>) = e.name.lowercase().replace('_', ' ')
+/** The Dutch words for a domain value, from the core's labels. */
+private fun words(e: Enum<*>): String = when (e) {
+    is CaseStatus -> caseStatusLabel(e)
+    is Law -> lawLabel(e)
+    is HouseholdRole -> householdRoleLabel(e)
+    is LifeDomain -> lifeDomainLabel(e)
+    is ProvisionCategory -> provisionCategoryLabel(e)
+    is DecisionStatus -> decisionStatusLabel(e)
+    is GoalStatus -> goalStatusLabel(e)
+    is KnelpuntCategory -> knelpuntCategoryLabel(e)
+    else -> e.name.lowercase().replace('_', ' ')
+}
 private fun euros(cents: Long) = "€ %,.2f".format(java.util.Locale.GERMANY, cents / 100.0)
 private fun moment(ms: Long?) = ms?.let {
     Instant.ofEpochMilli(it).atZone(ZoneId.systemDefault()).format(DateTimeFormatter.ofPattern("d-M HH:mm"))
@@ -149,7 +160,7 @@ class App(val repo: CaseRepository, title: String, private val defaultServer: St
         val case = repo.device.case(s.case)
         val top = column().apply {
             add(button("← Mijn zaken", "back") { show(Screen.Cases) })
-            add(heading("Zaak ${case.caseNumber} · ${case.law.name}"))
+            add(heading("Zaak ${case.caseNumber} · ${words(case.law)}"))
             add(JLabel("Status ${words(case.status)} · onderzoek vóór ${day(case.deadlines.onderzoek)}"))
             val conflicts = repo.device.conflicts(s.case)
             if (conflicts.isNotEmpty()) {
