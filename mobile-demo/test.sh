@@ -9,5 +9,6 @@ cp=$(bash mobile-demo/build.sh --test)
 export KEUKENTAFEL_SERVER="$target_dir/debug/keukentafel-server"
 export DEMO_SCREENSHOTS="$target_dir/mobile-demo/screenshots"
 rm -rf "$DEMO_SCREENSHOTS"
-xvfb-run -a -s "-screen 0 1280x900x24" \
+# Bounded: a hung event thread must not hang CI.
+timeout 600 xvfb-run -a -s "-screen 0 1280x900x24" \
   java -Djna.library.path="$target_dir/debug" -cp "$cp" DemoTestKt

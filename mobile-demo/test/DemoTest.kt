@@ -31,7 +31,7 @@ fun Container.all(): Sequence<Component> = components.asSequence().flatMap {
 
 inline fun <reified T : Component> App.find(name: String): T = edt {
     frame.all().filterIsInstance<T>().firstOrNull { it.name == name && it.isShowing }
-        ?: error("no $name on screen ${screen}")
+        ?: error("no $name on screen $screen")
 }
 
 fun App.click(name: String) = find<AbstractButton>(name).let { b -> edt { b.doClick() } }
@@ -55,16 +55,19 @@ fun eventually(what: String, condition: () -> Boolean) {
     }
 }
 
+fun App.go(next: Screen) = edt { show(next) }
+fun App.current(): Screen = edt { screen }
+
 fun App.caseId(number: String): CaseId = repo.device.myCases().single { it.caseNumber == number }.id
 
 fun enrolThroughTheScreen(app: App, team: TeamServer, name: String) {
-    assertEquals(Screen.Enrol, app.screen)
+    assertEquals(Screen.Enrol, app.current())
     app.type("server", team.url)
     app.type("code", team.codes.getValue(name))
     app.shot("01-aanmelden-$name")
     app.click("enrol")
     eventually("$name is enrolled and up to date") {
-        app.screen == Screen.Cases && app.status().contains("Bijgewerkt") && app.shown().contains("2026-0412")
+        app.current() == Screen.Cases && app.status().contains("Bijgewerkt") && app.shown().contains("2026-0412")
     }
 }
 
@@ -106,11 +109,14 @@ fun run(dir: File, team: TeamServer) {
     sanne.type("participants", "mevrouw Bakker, dochter Petra")
     sanne.type("notes", "Kan niet tillen tot maart. Dochter doet boodschappen.")
     sanne.type("agreement", "Thuiszorg belt voor intake")
+    sanne.find<JCheckBox>("clientSupport").let { c -> edt { c.isSelected = true } }
     sanne.shot("04-gesprek-vastleggen")
     sanne.click("saveConversation")
     val bakker = sanne.caseId("2026-0431")
     assertEquals("Kan niet tillen tot maart. Dochter doet boodschappen.",
         sanne.repo.device.case(bakker).conversations.single().notes)
+    assertTrue(sanne.shown().contains("Na de operatie red ik het huishouden niet alleen."), sanne.shown())
+    assertTrue(sanne.repo.device.case(bakker).conversations.single().clientSupportOffered)
     sanne.shot("05-gesprek")
 
     sanne.tab(2)
@@ -151,7 +157,7 @@ fun run(dir: File, team: TeamServer) {
     // status is a conflict, shown on both phones with who and when.
     val shared = sanne.caseId("2026-0412")
     for (app in listOf(sanne, daan)) {
-        app.show(Screen.Cases)
+        app.go(Screen.Cases)
         app.click("offline")
         eventually("offline") { app.status().contains("Offline") }
         app.click("case-2026-0412")
@@ -166,7 +172,7 @@ fun run(dir: File, team: TeamServer) {
     daan.tab(3)
     sanne.find<JComboBox<*>>("goal-status").let { b -> edt { b.selectedItem = GoalStatus.ACHIEVED } }
     daan.find<JComboBox<*>>("goal-status").let { b -> edt { b.selectedItem = GoalStatus.STOPPED } }
-    sanne.show(Screen.Cases)
+    sanne.go(Screen.Cases)
     assertTrue(sanne.shown().contains("nog niet gesynchroniseerd"), sanne.shown())
     sanne.shot("11-offline-niet-gesynchroniseerd")
 
@@ -178,11 +184,11 @@ fun run(dir: File, team: TeamServer) {
                 app.repo.device.conflicts(shared).isNotEmpty()
         }
     }
-    sanne.show(Screen.Cases)
+    sanne.go(Screen.Cases)
     eventually("the conflict badge shows") { sanne.shown().contains("conflict") }
     sanne.shot("12-mijn-zaken-conflict")
     for ((app, name) in listOf(sanne to "sanne", daan to "daan")) {
-        app.show(Screen.Conflicts(shared))
+        app.go(Screen.Conflicts(shared))
         val shown = app.shown()
         assertTrue(shown.contains("behaald") && shown.contains("gestopt") && shown.contains("Sanne") && shown.contains("Daan"), shown)
         app.shot("13-conflict-$name")
@@ -192,7 +198,7 @@ fun run(dir: File, team: TeamServer) {
         eventually("resolved on ${app.frame.title}") { app.repo.device.conflicts(shared).isEmpty() }
     }
     assertEquals(sanne.repo.device.case(shared).goals, daan.repo.device.case(shared).goals)
-    daan.show(Screen.CaseView(shared, 3))
+    daan.go(Screen.CaseView(shared, 3))
     daan.shot("14-opgelost-daan")
     for (app in listOf(sanne, daan)) { app.repo.close(); edt { app.frame.dispose() } }
 }

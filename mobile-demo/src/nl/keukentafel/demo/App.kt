@@ -24,6 +24,19 @@ sealed interface Screen {
 
 private val dayFormat = DateTimeFormatter.ofPattern("d-M-yyyy")
 private fun day(d: LocalDate?) = d?.format(dayFormat) ?: "–"
+/** Text from people (and from other devices) shown inside an HTML label: never markup. */
+fun esc(text: String): String =
+    text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("\"", "&quot;")
+
+/** A conflict's place in Dutch: "goal G-1a2b3c" as "doel G-1a2b3c". */
+private fun dutchItem(item: String): String {
+    val words = mapOf("case" to "zaak", "person" to "persoon", "conversation" to "gesprek",
+        "participant" to "deelnemer", "agreement" to "afspraak", "decision" to "besluit", "goal" to "doel",
+        "progress" to "voortgang", "assessment" to "ZRM", "knelpunt" to "knelpunt", "signal" to "knelpunt",
+        "workspace" to "team", "member" to "teamlid", "budget" to "budget")
+    return item.split(" ").joinToString(" ") { words[it] ?: it }
+}
+
 /** The Dutch words for a domain value, from the core's labels. */
 private fun words(e: Enum<*>): String = when (e) {
     is CaseStatus -> caseStatusLabel(e)
@@ -43,12 +56,16 @@ private fun moment(ms: Long?) = ms?.let {
 
 /**
  * One phone-sized window of the app. Every screen is drawn from the repository's current
- * data; any change (local, from the team, of the sync state) redraws the screen shown.
+ * data. The status bar follows every change; lists follow the team's changes as they
+ * arrive; a screen where the user is typing is never redrawn under them: it offers
+ * "Vernieuwen" instead. Build and use it on the Swing event thread.
  */
 class App(val repo: CaseRepository, title: String, private val defaultServer: String) {
     val frame = JFrame(title)
     private val status = JLabel().apply { name = "status"; font = font.deriveFont(Font.BOLD, 12f) }
     private val offline = JToggleButton("Vliegtuigmodus").apply { name = "offline" }
+    private val syncNow = button("Nu synchroniseren", "syncNow") { repo.syncNow() }
+    private val refresh = button("Vernieuwen", "refresh") { render() }
     private val content = JPanel(BorderLayout())
     var screen: Screen = if (repo.device.isEnrolled()) Screen.Cases else Screen.Enrol
         private set
@@ -64,7 +81,8 @@ class App(val repo: CaseRepository, title: String, private val defaultServer: St
             add(JPanel().apply {
                 isOpaque = false
                 add(offline)
-                add(button("Nu synchroniseren", "syncNow") { repo.syncNow() })
+                add(syncNow)
+                add(refresh)
             }, BorderLayout.SOUTH)
         }
         offline.addActionListener { if (offline.isSelected) repo.goOffline() else repo.goOnline() }
@@ -72,8 +90,31 @@ class App(val repo: CaseRepository, title: String, private val defaultServer: St
         frame.contentPane.add(content, BorderLayout.CENTER)
         frame.size = Dimension(400, 760)
         frame.defaultCloseOperation = WindowConstants.DISPOSE_ON_CLOSE
-        repo.onChange { SwingUtilities.invokeLater { render() } }
+        frame.addWindowListener(object : java.awt.event.WindowAdapter() {
+            override fun windowClosed(e: java.awt.event.WindowEvent) { Thread { repo.close() }.start() }
+        })
+        repo.onChange { change -> SwingUtilities.invokeLater { changed(change) } }
         render()
+    }
+
+    private fun changed(change: CaseRepository.Change) {
+        val typing = when (val s = screen) {
+            Screen.Enrol, is Screen.NewDecisionView -> true
+            is Screen.CaseView -> change is CaseRepository.Change.Data && s.case in change.cases
+            else -> false
+        }
+        when {
+            change is CaseRepository.Change.Status -> renderStatus()
+            typing -> { refresh.isVisible = true; renderStatus() }
+            screen is Screen.CaseView -> renderStatus()
+            else -> render()
+        }
+    }
+
+    /** Shows [text] in the status line (an error the user should see). */
+    fun tell(text: String) {
+        message = text
+        renderStatus()
     }
 
     fun show(next: Screen) {
@@ -82,11 +123,19 @@ class App(val repo: CaseRepository, title: String, private val defaultServer: St
         render()
     }
 
+    private fun renderStatus() {
+        val error = message ?: repo.lastError
+        status.text = "<html>${esc(describe(repo.syncState, repo.online))}" +
+            (if (refresh.isVisible) "<br>Er zijn wijzigingen van collega's binnengekomen" else "") +
+            (error?.let { "<br><font color='#a00000'>${esc(it)}</font>" } ?: "") + "</html>"
+        offline.isSelected = !repo.online
+        syncNow.isEnabled = repo.online
+    }
+
     /** Redraws the status bar and the current screen from the repository's data. */
     fun render() {
-        status.text = "<html>${describe(repo.syncState, repo.online)}" +
-            (message?.let { "<br><font color='#a00000'>$it</font>" } ?: "") + "</html>"
-        offline.isSelected = !repo.online
+        refresh.isVisible = false
+        renderStatus()
         content.removeAll()
         val panel = runCatching {
             when (val s = screen) {
@@ -96,7 +145,7 @@ class App(val repo: CaseRepository, title: String, private val defaultServer: St
                 is Screen.NewDecisionView -> decisionScreen(s.case)
                 is Screen.Conflicts -> conflictsScreen(s.case)
             }
-        }.getOrElse { JLabel(describe(it)) }
+        }.getOrElse { JLabel(esc(describe(it))) }
         content.add(panel, BorderLayout.CENTER)
         content.revalidate()
         content.repaint()
@@ -143,7 +192,7 @@ class App(val repo: CaseRepository, title: String, private val defaultServer: St
                 if (c.unsynced) "↑ nog niet gesynchroniseerd" else null,
             )
             list.add(button(
-                "<html><b>${c.caseNumber}</b> · ${words(c.status)} · termijn ${day(c.nextDeadline)}" +
+                "<html><b>${esc(c.caseNumber)}</b> · ${words(c.status)} · termijn ${day(c.nextDeadline)}" +
                     (if (badges.isEmpty()) "" else "<br><font color='#a05000'>${badges.joinToString(" · ")}</font>") + "</html>",
                 "case-${c.caseNumber}",
             ) { show(Screen.CaseView(c.id)) })
@@ -193,22 +242,26 @@ class App(val repo: CaseRepository, title: String, private val defaultServer: St
             val notes = area("notes", "")
             val present = field("participants", "")
             val agreement = field("agreement", "")
+            val support = JCheckBox("Onafhankelijke cliëntondersteuning aangeboden").apply { name = "clientSupport" }
             return form(
                 "Keukentafelgesprek vastleggen",
                 "Vraag van de bewoner (eigen woorden)" to question,
-                "Aanwezig (namen, komma's)" to present,
+                "Aanwezig: eerst de bewoner, dan gezinsleden (komma's)" to present,
                 "Aantekeningen" to JScrollPane(notes),
                 "Afspraak" to agreement,
+                "" to support,
             ).apply {
                 add(button("Gesprek opslaan", "saveConversation") {
                     change {
                         recordConversation(case.id, NewConversation(
                             LocalDate.now(), "thuis",
                             present.text.split(",").map { it.trim() }.filter { it.isNotEmpty() }
-                                .map { NewParticipant(ParticipantKind.RESIDENT, it, null, null) },
+                                .mapIndexed { i, who ->
+                                    NewParticipant(if (i == 0) ParticipantKind.RESIDENT else ParticipantKind.HOUSEHOLD_MEMBER, who, null, null)
+                                },
                             question.text, emptyList(), notes.text,
                             listOfNotNull(agreement.text.takeIf { it.isNotBlank() }?.let { NewAgreement(it, "bewoner", null) }),
-                            true,
+                            support.isSelected,
                         ))
                     }
                 })
@@ -217,10 +270,10 @@ class App(val repo: CaseRepository, title: String, private val defaultServer: St
         val notes = area("notes", talk.notes)
         return form(
             "Gesprek ${day(talk.date)} · ${talk.place}",
-            "Vraag" to JLabel("<html>${talk.question}</html>"),
+            "Vraag" to JLabel("<html>${esc(talk.question)}</html>"),
             "Aanwezig" to JLabel(talk.participants.joinToString { it.name }),
             "Aantekeningen (samen bewerkbaar)" to JScrollPane(notes),
-            "Afspraken" to JLabel("<html>" + talk.agreements.joinToString("<br>") { (if (it.done) "✔ " else "• ") + it.what } + "</html>"),
+            "Afspraken" to JLabel("<html>" + talk.agreements.joinToString("<br>") { (if (it.done) "✔ " else "• ") + esc(it.what) } + "</html>"),
         ).apply {
             add(button("Aantekeningen opslaan", "saveNotes") { change { replaceNotes(case.id, talk.id, notes.text) } })
         }
@@ -232,14 +285,15 @@ class App(val repo: CaseRepository, title: String, private val defaultServer: St
             LifeDomain.GEESTELIJKE_GEZONDHEID, LifeDomain.LICHAMELIJKE_GEZONDHEID, LifeDomain.ADL,
             LifeDomain.SOCIAAL_NETWERK, LifeDomain.MAATSCHAPPELIJKE_PARTICIPATIE)
         val spinners = domains.associateWith { d ->
-            JSpinner(SpinnerNumberModel((latest[d] ?: 3u).toInt(), 1, 5, 1)).apply { name = "zrm-${d.name}" }
+            // 0: not scored this time; only scored domains are saved.
+            JSpinner(SpinnerNumberModel((latest[d] ?: 0u).toInt(), 0, 5, 1)).apply { name = "zrm-${d.name}" }
         }
         val pairs = spinners.map { (d, s) -> words(d) to (s as JComponent) }.toTypedArray()
-        return form("ZRM (1 acuut – 5 volledig zelfredzaam) · ${case.assessments.size} eerder", *pairs).apply {
+        return form("ZRM (1 acuut – 5 volledig zelfredzaam, 0 niet gescoord) · ${case.assessments.size} eerder", *pairs).apply {
             add(button("Score opslaan", "saveZrm") {
                 change {
                     recordAssessment(case.id, NewAssessment(ZrmVersion.ELF, LocalDate.now(),
-                        spinners.map { (d, s) -> ZrmScore(d, (s.value as Int).toUByte()) }))
+                        spinners.filter { (_, s) -> s.value as Int > 0 }.map { (d, s) -> ZrmScore(d, (s.value as Int).toUByte()) }))
                 }
             })
         }
@@ -254,7 +308,7 @@ class App(val repo: CaseRepository, title: String, private val defaultServer: St
                 if (chosen != g.status) change { setGoalStatus(case.id, g.id, chosen) }
             }
             list.add(JPanel(BorderLayout()).apply {
-                add(JLabel("<html>${g.description}</html>"), BorderLayout.CENTER)
+                add(JLabel("<html>${esc(g.description)}</html>"), BorderLayout.CENTER)
                 add(box, BorderLayout.EAST)
             })
         }
@@ -271,7 +325,7 @@ class App(val repo: CaseRepository, title: String, private val defaultServer: St
         val me = repo.device.me().id
         val list = column()
         for (d in case.decisions) {
-            list.add(JLabel("<html><b>${d.provision}</b><br>${euros(d.amount)} · ${d.legalGround} · ${words(d.status)}</html>"))
+            list.add(JLabel("<html><b>${esc(d.provision)}</b><br>${euros(d.amount)} · ${esc(d.legalGround)} · ${words(d.status)}</html>"))
             if (d.status == DecisionStatus.AWAITING_SIGNATURE && d.decidedBy != me) {
                 list.add(button("Tweede handtekening zetten", "approve") { change { approve(case.id, d.id) } })
             }
@@ -286,7 +340,12 @@ class App(val repo: CaseRepository, title: String, private val defaultServer: St
         val ground = field("legalGround", "Wmo 2015 art. 2.3.5")
         val motivation = area("motivation", "")
         val check = JLabel(" ").apply { name = "mandateCheck" }
-        fun cents() = amount.text.trim().replace(".", "").replace(',', '.').toDoubleOrNull()?.let { (it * 100).toLong() }
+        fun cents(): Long? {
+            // "1.250,50" (Dutch) or "1250.50": a comma, when present, is the decimal mark.
+            val text = amount.text.trim().let { if (',' in it) it.replace(".", "").replace(',', '.') else it }
+            return text.toBigDecimalOrNull()?.movePointRight(2)?.takeIf { it.scale() <= 0 || it.stripTrailingZeros().scale() <= 0 }
+                ?.toLong()
+        }
         fun checked(): MandateCheck? = cents()?.let { repo.device.mandateCheck(category.selectedItem as ProvisionCategory, it) }
         fun updateCheck() {
             check.text = "<html>" + when (val c = checked()) {
@@ -331,12 +390,12 @@ class App(val repo: CaseRepository, title: String, private val defaultServer: St
         list.add(button("← Zaak", "back") { show(Screen.CaseView(caseId)) })
         list.add(heading("Conflicten: kies welke waarde blijft"))
         for (c in repo.device.conflicts(caseId)) {
-            list.add(JLabel("<html><b>${c.item}</b> · ${c.field}${c.rule?.let { "<br>$it" } ?: ""}</html>"))
+            list.add(JLabel("<html><b>${esc(dutchItem(c.item))}</b> · ${esc(c.field)}${c.rule?.let { "<br>" + esc(it) } ?: ""}</html>"))
             val row = JPanel(GridLayout(1, maxOf(c.values.size, 1), 6, 0)).apply { name = "conflict-values" }
             c.values.forEachIndexed { i, v ->
                 row.add(column().apply {
                     border = BorderFactory.createLineBorder(Color.GRAY)
-                    add(JLabel("<html><b>${v.value}</b><br>${members[v.member] ?: "?"} · ${moment(v.at)}</html>"))
+                    add(JLabel("<html><b>${esc(v.value)}</b><br>${esc(members[v.member] ?: "?")} · ${moment(v.at)}</html>"))
                     add(button("Kies deze", "choose-$i") { change { resolveConflict(caseId, c.id, i.toUInt()) } })
                 })
             }

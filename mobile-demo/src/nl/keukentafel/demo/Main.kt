@@ -2,6 +2,7 @@ package nl.keukentafel.demo
 
 import java.io.File
 import javax.swing.SwingUtilities
+import javax.swing.UIManager
 import nl.keukentafel.*
 
 /**
@@ -23,7 +24,7 @@ fun main(args: Array<String>) {
                 }
                 app.repo.enrol(server, code, "telefoon $name") { error ->
                     SwingUtilities.invokeLater {
-                        if (error == null) { app.repo.goOnline(); app.show(Screen.Cases) } else println("$name: $error")
+                        if (error == null) { app.repo.goOnline(); app.show(Screen.Cases) } else app.tell(error)
                     }
                 }
             }
@@ -32,11 +33,17 @@ fun main(args: Array<String>) {
     }
 }
 
-/** One installation of the app: its own encrypted store and window. */
+/** One installation of the app: its own encrypted store and window, built on the Swing thread. */
 fun openApp(server: String, dir: File, name: String): App {
+    // Swing has no Dutch texts of its own for its dialogs.
+    UIManager.put("OptionPane.cancelButtonText", "Annuleren")
+    UIManager.put("OptionPane.okButtonText", "OK")
     // A real app keeps this key in the Android Keystore; the demo keeps it beside the store.
     val keyFile = File(dir, "$name.key")
     if (!keyFile.exists()) keyFile.writeBytes(generateStoreKey())
     val device = Device.open(File(dir, "$name.db").path, keyFile.readBytes())
-    return App(CaseRepository(device, name), "Keukentafel · $name", server)
+    val repo = CaseRepository(device, name)
+    var app: App? = null
+    SwingUtilities.invokeAndWait { app = App(repo, "Keukentafel · $name", server) }
+    return app!!
 }

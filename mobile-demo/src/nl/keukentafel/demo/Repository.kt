@@ -12,12 +12,18 @@ import nl.keukentafel.*
  */
 class CaseRepository(val device: Device, name: String) : AutoCloseable {
     private val worker = Executors.newSingleThreadExecutor { Thread(it, "sync-$name").apply { isDaemon = true } }
-    private val listeners = CopyOnWriteArrayList<() -> Unit>()
+    private val listeners = CopyOnWriteArrayList<(Change) -> Unit>()
     private var live: LiveSync? = null
 
-    @Volatile var syncState: SyncState = device.syncState()
-        private set
-    @Volatile var progress: SyncProgress? = null
+    /** What changed, so that a screen with a form being filled in is not redrawn under the user. */
+    sealed interface Change {
+        /** Only the sync state (or an error to show). */
+        object Status : Change
+        /** Data from the team arrived: these cases changed or left the device. */
+        data class Data(val cases: List<CaseId>) : Change
+    }
+
+    @Volatile var syncState: SyncState = SyncState.Offline
         private set
     @Volatile var lastError: String? = null
         private set
@@ -29,34 +35,37 @@ class CaseRepository(val device: Device, name: String) : AutoCloseable {
         device.observeSyncState(object : SyncStateObserver {
             override fun onStateChanged(state: SyncState) {
                 syncState = state
-                if (state is SyncState.Syncing) progress = state.progress
-                changed()
+                tell(Change.Status)
             }
         })
+        syncState = device.syncState()
     }
 
-    /** [listener] runs (on a background thread) whenever the screens should refresh. */
-    fun onChange(listener: () -> Unit) { listeners += listener }
+    /** [listener] runs (on a background thread) whenever what the screens show may change. */
+    fun onChange(listener: (Change) -> Unit) { listeners += listener }
 
-    private fun changed() = listeners.forEach { it() }
+    private fun tell(change: Change) = listeners.forEach { it(change) }
 
     fun enrol(server: String, code: String, label: String, done: (String?) -> Unit) = worker.execute {
         val error = runCatching { device.enrol(server, code, label) }.exceptionOrNull()
         done(error?.let(::describe))
-        changed()
     }
 
     /** Connects and stays connected: the team's work arrives as it happens. */
     fun goOnline() {
         online = true
+        lastError = null
         worker.execute {
             if (live == null) {
-                live = device.startLiveSync(object : ChangeListener {
-                    override fun onRemoteChange(change: RemoteChange) = changed()
-                })
+                runCatching {
+                    device.startLiveSync(object : ChangeListener {
+                        override fun onRemoteChange(change: RemoteChange) =
+                            tell(Change.Data(change.changedCases + change.removedCases))
+                    })
+                }.onSuccess { live = it }.onFailure { lastError = describe(it) }
             }
+            tell(Change.Status)
         }
-        changed()
     }
 
     /** As without a connection: everything recorded stays on the device until online again. */
@@ -65,31 +74,36 @@ class CaseRepository(val device: Device, name: String) : AutoCloseable {
         worker.execute {
             live?.stop()
             live = null
-            changed()
+            tell(Change.Status)
         }
     }
 
-    fun syncNow() = worker.execute {
-        lastError = runCatching { device.syncNow(null, null) }.exceptionOrNull()?.let(::describe)
-        changed()
+    /** One sync round now; not while offline. */
+    fun syncNow() {
+        if (!online) return
+        worker.execute {
+            lastError = runCatching { device.syncNow(null, null) }.exceptionOrNull()?.let(::describe)
+            tell(Change.Status)
+        }
     }
 
-    /** Runs a local change; returns the error to show, or null. */
-    fun <T> edit(change: Device.() -> T): Result<T> {
-        val result = runCatching { device.change() }
-        changed()
-        return result
-    }
+    /** Runs a local change (durable when it returns); the caller redraws. */
+    fun <T> edit(change: Device.() -> T): Result<T> = runCatching { device.change() }
 
     /** Waits until the background work queued so far is done (for tests and shutdown). */
     fun settle() {
         worker.submit {}.get(30, TimeUnit.SECONDS)
     }
 
+    private val closed = java.util.concurrent.atomic.AtomicBoolean(false)
+
     override fun close() {
+        if (closed.getAndSet(true)) return
         worker.execute { live?.stop(); live = null }
         worker.shutdown()
         worker.awaitTermination(10, TimeUnit.SECONDS)
+        device.observeSyncState(null)
+        device.close()
     }
 }
 
