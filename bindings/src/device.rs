@@ -115,6 +115,22 @@ impl Device {
         self.shared.local_edits.notify_one();
         Ok(out)
     }
+
+    fn edit_notes(
+        &self,
+        case: &CaseId,
+        conversation: &ConversationId,
+        at: u32,
+        delete: u32,
+        insert: String,
+    ) -> Result<()> {
+        let edit = NotesEdit::Splice {
+            at: position(at),
+            delete: position(delete),
+            insert,
+        };
+        self.edit(case, |doc, ctx| doc.edit_notes(ctx, conversation, edit))
+    }
 }
 
 fn position(n: u32) -> usize {
@@ -302,17 +318,7 @@ impl Device {
         at: u32,
         text: String,
     ) -> Result<()> {
-        self.edit(&case, |doc, ctx| {
-            doc.edit_notes(
-                ctx,
-                &conversation,
-                NotesEdit::Splice {
-                    at: position(at),
-                    delete: 0,
-                    insert: text,
-                },
-            )
-        })
+        self.edit_notes(&case, &conversation, at, 0, text)
     }
 
     /// Deletes `count` characters of the notes from position `at`.
@@ -323,17 +329,7 @@ impl Device {
         at: u32,
         count: u32,
     ) -> Result<()> {
-        self.edit(&case, |doc, ctx| {
-            doc.edit_notes(
-                ctx,
-                &conversation,
-                NotesEdit::Splice {
-                    at: position(at),
-                    delete: position(count),
-                    insert: String::new(),
-                },
-            )
-        })
+        self.edit_notes(&case, &conversation, at, count, String::new())
     }
 
     /// Makes the notes read `text` (what a text field holds after editing), changing only

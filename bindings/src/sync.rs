@@ -491,11 +491,8 @@ fn enrolment(shared: &Shared) -> Result<Enrolment> {
         .ok_or(KeukentafelError::NotEnrolled)
 }
 
-/// One complete sync over a new connection.
-async fn sync_once(
-    shared: &Shared,
-    progress: Option<&dyn SyncProgressListener>,
-) -> Result<SyncReport> {
+/// Opens a sync: connects, sends the hello and the device's unsent changes.
+async fn open(shared: &Shared) -> Result<(Socket, SyncRound, Tally)> {
     let enrolment = enrolment(shared)?;
     let mut tally = Tally::default();
     shared.set_state(SyncState::Syncing {
@@ -505,8 +502,17 @@ async fn sync_once(
     let sent = shared.store()?.sync_start()?;
     tally.progress.documents_to_send = pushed_docs(&sent);
     tally.progress.more_to_receive = true;
-    let mut round = SyncRound::new(&sent);
+    let round = SyncRound::new(&sent);
     send_all(&mut ws, sent).await?;
+    Ok((ws, round, tally))
+}
+
+/// One complete sync over a new connection.
+async fn sync_once(
+    shared: &Shared,
+    progress: Option<&dyn SyncProgressListener>,
+) -> Result<SyncReport> {
+    let (mut ws, mut round, mut tally) = open(shared).await?;
     while !round.settled() {
         let msg = match tokio::time::timeout(MESSAGE_TIMEOUT, next_frame(&mut ws)).await {
             Err(_) => return Err(network("the server stopped answering", "timed out")),
@@ -683,16 +689,8 @@ async fn live_connection(
     if *stop.borrow() {
         return Ok(LiveEnd::Stopped);
     }
-    let enrolment = enrolment(shared)?;
-    let mut tally = Tally::default();
-    shared.set_state(SyncState::Syncing {
-        progress: tally.progress,
-    });
-    let mut ws = connect(&enrolment).await?;
-    let sent = shared.store()?.sync_start()?;
-    let mut round = SyncRound::new(&sent);
+    let (mut ws, mut round, mut tally) = open(shared).await?;
     let mut waiting_since = Instant::now();
-    send_all(&mut ws, sent).await?;
     // Edits made while pushes are out wait for their answers, so nothing is pushed twice.
     let mut edited = false;
     let mut ping = tokio::time::interval(PING_EVERY);

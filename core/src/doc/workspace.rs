@@ -104,7 +104,11 @@ impl WorkspaceDoc {
 
     /// Loads a workspace document that came from elsewhere.
     pub fn load(bytes: &[u8]) -> Result<WorkspaceDoc> {
-        let doc = untrusted::load_document(bytes, &Limits::default())?;
+        Self::read(untrusted::load_document(bytes, &Limits::default())?)
+    }
+
+    /// A replica of `doc`, read through the panic quarantine.
+    fn read(doc: Automerge) -> Result<WorkspaceDoc> {
         let (state, conflicts) = untrusted::read("workspace", || read_workspace(&doc))?;
         Ok(WorkspaceDoc {
             doc,
@@ -165,14 +169,7 @@ impl WorkspaceDoc {
     /// This replica as it was at `heads`; see [`crate::CaseDoc`]'s counterpart.
     pub(crate) fn at(&self, heads: &[crate::ChangeRef]) -> Result<WorkspaceDoc> {
         let hashes: Vec<_> = heads.iter().filter_map(crate::ChangeRef::to_hash).collect();
-        let doc = self.doc.fork_at(&hashes)?;
-        let (state, conflicts) = untrusted::read("workspace", || read_workspace(&doc))?;
-        Ok(WorkspaceDoc {
-            doc,
-            state,
-            conflicts,
-            outbox: Vec::new(),
-        })
+        Self::read(self.doc.fork_at(&hashes)?)
     }
 
     /// The workspace as it stands.

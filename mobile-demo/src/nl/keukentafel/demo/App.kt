@@ -69,9 +69,8 @@ class App(val repo: CaseRepository, title: String, private val defaultServer: St
     private val content = JPanel(BorderLayout())
     var screen: Screen = if (repo.device.isEnrolled()) Screen.Cases else Screen.Enrol
         private set
-    /** The last message shown to the user (refusals, errors), for the status line and tests. */
-    var message: String? = null
-        private set
+    /** The last message for the user (refusals, errors), shown in the status line. */
+    private var message: String? = null
 
     init {
         val bar = JPanel(BorderLayout()).apply {

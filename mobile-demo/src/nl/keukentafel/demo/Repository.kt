@@ -23,8 +23,7 @@ class CaseRepository(val device: Device, name: String) : AutoCloseable {
         data class Data(val cases: List<CaseId>) : Change
     }
 
-    @Volatile var syncState: SyncState = SyncState.Offline
-        private set
+    val syncState: SyncState get() = device.syncState()
     @Volatile var lastError: String? = null
         private set
     /** Whether the user allows the network ("vliegtuigmodus" off). */
@@ -33,12 +32,8 @@ class CaseRepository(val device: Device, name: String) : AutoCloseable {
 
     init {
         device.observeSyncState(object : SyncStateObserver {
-            override fun onStateChanged(state: SyncState) {
-                syncState = state
-                tell(Change.Status)
-            }
+            override fun onStateChanged(state: SyncState) = tell(Change.Status)
         })
-        syncState = device.syncState()
     }
 
     /** [listener] runs (on a background thread) whenever what the screens show may change. */
@@ -90,11 +85,6 @@ class CaseRepository(val device: Device, name: String) : AutoCloseable {
     /** Runs a local change (durable when it returns); the caller redraws. */
     fun <T> edit(change: Device.() -> T): Result<T> = runCatching { device.change() }
 
-    /** Waits until the background work queued so far is done (for tests and shutdown). */
-    fun settle() {
-        worker.submit {}.get(30, TimeUnit.SECONDS)
-    }
-
     private val closed = java.util.concurrent.atomic.AtomicBoolean(false)
 
     override fun close() {
@@ -115,7 +105,6 @@ fun describe(e: Throwable): String = when (e) {
     is KeukentafelException.InvalidInput -> "Controleer de invoer: ${e.reason}"
     is KeukentafelException.NotFound -> "Niet gevonden op dit toestel."
     is KeukentafelException.StaleConflict -> "Het conflict is intussen veranderd; kies opnieuw."
-    is KeukentafelException -> "Er ging iets mis: ${e.message}"
     else -> "Er ging iets mis: ${e.message}"
 }
 
