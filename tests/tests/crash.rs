@@ -14,7 +14,7 @@ use keukentafel_core::model::{
 use keukentafel_core::{DeviceStore, StoreKey};
 use time::macros::date;
 
-const KILLS: usize = 25;
+const KILLS: usize = 30;
 const KEY: [u8; 32] = [0x5a; 32];
 
 /// A small deterministic generator, so a failing run can be replayed from its seed.
