@@ -27,6 +27,38 @@ fn validate(kind: &'static str, s: &str) -> Result<()> {
     }
 }
 
+thread_local! {
+    /// The state of this thread's seeded identifier sequence, when one is set.
+    static SEEDED: std::cell::Cell<Option<u64>> = const { std::cell::Cell::new(None) };
+}
+
+/// Makes the identifiers created on this thread come from `seed` (`None`: the system's
+/// random source again). A deterministic simulation replays a run from its seed only if
+/// every identifier it creates is the same each time; apps never call this.
+pub fn seed_ids_on_this_thread(seed: Option<u64>) {
+    SEEDED.with(|s| s.set(seed));
+}
+
+fn new_id() -> String {
+    SEEDED.with(|s| match s.get() {
+        None => uuid::Uuid::new_v4().simple().to_string(),
+        Some(state) => {
+            // SplitMix64, two outputs: 128 bits shaped like the UUIDs made otherwise.
+            let mut next = state;
+            let mut word = || {
+                next = next.wrapping_add(0x9e37_79b9_7f4a_7c15);
+                let mut z = next;
+                z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+                z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+                z ^ (z >> 31)
+            };
+            let id = format!("{:016x}{:016x}", word(), word());
+            s.set(Some(next));
+            id
+        }
+    })
+}
+
 macro_rules! typed_id {
     ($(#[$doc:meta])* $name:ident, $kind:literal, $prefix:literal) => {
         $(#[$doc])*
@@ -37,7 +69,7 @@ macro_rules! typed_id {
         impl $name {
             /// A new random identifier.
             pub fn random() -> Self {
-                Self(uuid::Uuid::new_v4().simple().to_string())
+                Self(new_id())
             }
 
             /// Checks and wraps an identifier that came from outside (a binding, a

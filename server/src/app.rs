@@ -323,16 +323,36 @@ async fn run_session(state: Arc<AppState>, device: DeviceRecord, socket: WebSock
         .await;
         return;
     }
-    state.metrics.connected.fetch_add(1, Ordering::Relaxed);
-    state.metrics.syncs.fetch_add(1, Ordering::Relaxed);
     let peer = Peer {
         device: device.device.clone(),
         member: device.member.clone(),
         workspace: device.workspace.clone(),
     };
+    let limits = state.limits.clone();
+    // Numbered as accepted: from now on this connection supersedes the device's older ones.
+    let session = state
+        .blocking(move |s| Ok(ServerSession::new(peer, limits, s)?))
+        .await;
+    let mut session = match session {
+        Ok(s) => Some(s),
+        Err(e) => {
+            tracing::error!(error = %e, "sync session could not start");
+            let _ = send(
+                &mut tx,
+                &state,
+                &[ServerMessage::Stop {
+                    reason: "internal error; sync again later".into(),
+                    erase: false,
+                }],
+            )
+            .await;
+            return;
+        }
+    };
+    state.metrics.connected.fetch_add(1, Ordering::Relaxed);
+    state.metrics.syncs.fetch_add(1, Ordering::Relaxed);
     let hub = state.hub(&device.workspace);
     let mut notified = hub.subscribe();
-    let mut session = Some(ServerSession::new(peer, state.limits.clone()));
     let mut check = tokio::time::interval(REVOCATION_CHECK);
     let mut shutdown = state.shutdown.clone();
     loop {

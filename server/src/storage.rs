@@ -49,6 +49,17 @@ CREATE TABLE IF NOT EXISTS device_docs (
     kind      TEXT NOT NULL,
     PRIMARY KEY (device_id, doc_id)
 ) STRICT, WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS device_docs_sent (
+    device_id TEXT NOT NULL,
+    doc_id    TEXT NOT NULL,
+    kind      TEXT NOT NULL,
+    cursor    INTEGER NOT NULL,
+    PRIMARY KEY (device_id, doc_id)
+) STRICT, WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS device_sessions (
+    device_id TEXT PRIMARY KEY,
+    session   INTEGER NOT NULL
+) STRICT, WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS devices (
     device_id       TEXT PRIMARY KEY,
     workspace_id    TEXT NOT NULL,
@@ -283,6 +294,10 @@ impl SqliteStorage {
             .into_iter()
             .flat_map(|c| c.bytes)
             .collect();
+        if changes.is_empty() {
+            // Nothing changed (a mandate set to what it was): nothing for the feed.
+            return Ok(out);
+        }
         self.put_document(
             &DocRef::Workspace(workspace.clone()),
             workspace,
@@ -756,8 +771,128 @@ impl ServerStorage for SqliteStorage {
                 "DELETE FROM device_docs WHERE device_id = ?1 AND doc_id = ?2",
                 params![device.as_str(), d.id()],
             )?;
+            tx.execute(
+                "DELETE FROM device_docs_sent WHERE device_id = ?1 AND doc_id = ?2",
+                params![device.as_str(), d.id()],
+            )?;
         }
         tx.commit()?;
         Ok(())
+    }
+
+    fn record_sent(
+        &mut self,
+        device: &DeviceId,
+        cursor: u64,
+        docs: &[DocRef],
+    ) -> keukentafel_core::Result<()> {
+        let tx = Atomic::begin(&self.conn)?;
+        for d in docs {
+            tx.execute(
+                "INSERT INTO device_docs_sent (device_id, doc_id, kind, cursor) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (device_id, doc_id) DO UPDATE SET cursor = excluded.cursor",
+                params![device.as_str(), d.id(), d.kind(), cursor_param(cursor)],
+            )?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn sent_docs(&self, device: &DeviceId) -> keukentafel_core::Result<BTreeSet<DocRef>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT doc_id, kind FROM device_docs_sent WHERE device_id = ?1")?;
+        let rows = stmt.query_map([device.as_str()], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+        })?;
+        let mut out = BTreeSet::new();
+        for row in rows {
+            let (id, kind) = row?;
+            out.insert(DocRef::parse(&id, &kind)?);
+        }
+        Ok(out)
+    }
+
+    fn open_session(&mut self, device: &DeviceId) -> keukentafel_core::Result<u64> {
+        let n: i64 = self.conn.query_row(
+            "INSERT INTO device_sessions (device_id, session) VALUES (?1, 1)
+             ON CONFLICT (device_id) DO UPDATE SET session = session + 1 RETURNING session",
+            [device.as_str()],
+            |r| r.get(0),
+        )?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    fn current_session(&self, device: &DeviceId) -> keukentafel_core::Result<u64> {
+        let n: Option<i64> = self
+            .conn
+            .prepare_cached("SELECT session FROM device_sessions WHERE device_id = ?1")?
+            .query_row([device.as_str()], |r| r.get(0))
+            .optional()?;
+        Ok(n.and_then(|n| u64::try_from(n).ok()).unwrap_or(0))
+    }
+
+    fn settle_sent(&mut self, device: &DeviceId, cursor: u64) -> keukentafel_core::Result<()> {
+        let tx = Atomic::begin(&self.conn)?;
+        tx.execute(
+            "INSERT OR IGNORE INTO device_docs (device_id, doc_id, kind)
+             SELECT device_id, doc_id, kind FROM device_docs_sent WHERE device_id = ?1 AND cursor <= ?2",
+            params![device.as_str(), cursor_param(cursor)],
+        )?;
+        tx.execute(
+            "DELETE FROM device_docs_sent WHERE device_id = ?1 AND cursor <= ?2",
+            params![device.as_str(), cursor_param(cursor)],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+}
+
+/// Feed positions are SQLite integers; a cursor beyond them (a hostile hello) compares
+/// as the largest.
+fn cursor_param(cursor: u64) -> i64 {
+    i64::try_from(cursor).unwrap_or(i64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use keukentafel_core::model::{Mandate, Money, ProvisionCategory, Role};
+
+    /// Found by the simulation: a no-op edit (a mandate set to what it was) appended an
+    /// empty entry to the feed, which devices then failed on.
+    #[test]
+    fn a_workspace_edit_that_changes_nothing_adds_nothing_to_the_feed() {
+        let dir = tempfile::tempdir().expect("dir");
+        let mut s = SqliteStorage::open(&dir.path().join("s.db")).expect("open");
+        let mandate =
+            Mandate::default().with(ProvisionCategory::HuishoudelijkeHulp, Money::euros(2_500));
+        let (ws, admin) = s
+            .create_workspace(
+                "Wijkteam Zuid",
+                "Zuid",
+                NewMember {
+                    display_name: "Beheer".into(),
+                    role: Role::Admin,
+                    mandate: mandate.clone(),
+                },
+            )
+            .expect("workspace");
+        let set = |s: &mut SqliteStorage| {
+            s.edit_workspace(&ws, None, |doc, author, now| {
+                doc.set_mandate(author, now, &admin, &mandate)
+            })
+            .expect("edit")
+        };
+        set(&mut s);
+        let head = s.feed_head(&ws).expect("head");
+        set(&mut s);
+        assert_eq!(s.feed_head(&ws).expect("head"), head);
+        assert!(
+            s.feed_since(&ws, 0)
+                .expect("feed")
+                .iter()
+                .all(|e| !e.changes.is_empty())
+        );
     }
 }

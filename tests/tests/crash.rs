@@ -17,17 +17,6 @@ use time::macros::date;
 const KILLS: usize = 30;
 const KEY: [u8; 32] = [0x5a; 32];
 
-/// A small deterministic generator, so a failing run can be replayed from its seed.
-struct Xorshift(u64);
-
-impl Xorshift {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-}
 
 fn prepare(path: &std::path::Path) {
     let mut store = DeviceStore::open(path, &StoreKey::from_bytes(KEY)).expect("open");
@@ -95,19 +84,11 @@ fn every_acknowledged_change_survives_sigkill() {
     let dir = tempfile::tempdir().expect("dir");
     let path = dir.path().join("device.db");
     prepare(&path);
-    let seed = std::env::var("CRASH_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(1, |d| d.as_nanos() as u64)
-                | 1
-        });
+    let seed = keukentafel_tests::seed_from_env("CRASH_SEED");
     eprintln!(
         "crash test seed {seed} (replay: CRASH_SEED={seed} cargo test -p keukentafel-tests --test crash)"
     );
-    let mut rng = Xorshift(seed);
+    let mut rng = keukentafel_tests::Rng::new(seed);
     let mut acknowledged = BTreeSet::new();
     let deadline = Instant::now() + Duration::from_secs(120);
     for round in 0..KILLS {
@@ -137,7 +118,7 @@ fn every_acknowledged_change_survives_sigkill() {
             .recv_timeout(Duration::from_secs(20))
             .expect("writer acknowledged nothing");
         acknowledged.insert(first);
-        std::thread::sleep(Duration::from_millis(rng.next() % 150));
+        std::thread::sleep(Duration::from_millis(rng.next_u64() % 150));
         child.kill().expect("SIGKILL");
         child.wait().expect("reap");
         reader.join().expect("reader");

@@ -145,7 +145,11 @@ pub struct DeviceStore {
     workspace: Option<WorkspaceDoc>,
     cases: HashMap<CaseId, CaseDoc>,
     limits: Limits,
+    clock: Clock,
 }
+
+/// Where a store reads the time it stamps on changes and log lines.
+type Clock = std::sync::Arc<dyn Fn() -> Timestamp + Send + Sync>;
 
 impl std::fmt::Debug for DeviceStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -207,6 +211,7 @@ impl DeviceStore {
             workspace: None,
             cases: HashMap::new(),
             limits: Limits::default(),
+            clock: std::sync::Arc::new(Timestamp::now),
         };
         if let Some(ws) = meta(&store.conn, "workspace_id")? {
             store.workspace = Some(store.load_workspace(&ws)?);
@@ -256,7 +261,7 @@ impl DeviceStore {
             member: MemberId::random(),
             device: self.device.clone(),
         };
-        let (mut doc, id) = WorkspaceDoc::create(&author, Timestamp::now(), name, area, founder)?;
+        let (mut doc, id) = WorkspaceDoc::create(&author, self.now(), name, area, founder)?;
         doc.take_changes();
         let tx = self.conn.transaction()?;
         insert_document(&tx, id.as_str(), "workspace", &doc.save())?;
@@ -325,8 +330,9 @@ impl DeviceStore {
         f: impl FnOnce(&mut WorkspaceDoc, &Author, Timestamp) -> Result<T>,
     ) -> Result<T> {
         let author = self.author()?;
+        let now = self.now();
         let doc = self.workspace.as_mut().ok_or(Error::NoWorkspace)?;
-        let result = f(doc, &author, Timestamp::now()).and_then(|out| {
+        let result = f(doc, &author, now).and_then(|out| {
             let changes: Vec<Vec<u8>> = doc.take_changes().into_iter().map(|c| c.bytes).collect();
             let id = doc.workspace().id.clone();
             let snapshot = || doc.save();
@@ -385,7 +391,7 @@ impl DeviceStore {
         let ctx = Context {
             workspace: ws,
             author: &author,
-            now: Timestamp::now(),
+            now: self.now(),
         };
         let (mut doc, id) = CaseDoc::create(&ctx, new)?;
         doc.take_changes();
@@ -411,6 +417,7 @@ impl DeviceStore {
         f: impl FnOnce(&mut CaseDoc, &Context<'_>) -> Result<T>,
     ) -> Result<T> {
         let author = self.author()?;
+        let now = self.now();
         self.ensure_loaded(id)?;
         let ws = self
             .workspace
@@ -421,7 +428,7 @@ impl DeviceStore {
         let ctx = Context {
             workspace: ws,
             author: &author,
-            now: Timestamp::now(),
+            now,
         };
         let result = f(doc, &ctx).and_then(|out| {
             let changes: Vec<Vec<u8>> = doc.take_changes().into_iter().map(|c| c.bytes).collect();
@@ -735,7 +742,25 @@ impl DeviceStore {
 
     fn log(&self, id: &CaseId, action: AccessAction) -> Result<()> {
         let author = self.author()?;
-        log_access(&self.conn, &author, id, action)
+        log_access(&self.conn, &author, id, action, self.now())
+    }
+
+    fn now(&self) -> Timestamp {
+        (self.clock)()
+    }
+
+    /// Makes the store read the time from `clock` instead of the system clock. Times are
+    /// only recorded, never compared across devices, so a phone whose clock is off changes
+    /// nothing but the times shown; a simulation sets skewed clocks to prove it.
+    pub fn set_clock(&mut self, clock: impl Fn() -> Timestamp + Send + Sync + 'static) {
+        self.clock = std::sync::Arc::new(clock);
+    }
+
+    /// The heads of a case on this device: the changes everything here builds on. Equal
+    /// heads mean equal contents; a change is held here when it is among or before them.
+    pub fn heads(&mut self, id: &CaseId) -> Result<Vec<ChangeRef>> {
+        self.ensure_loaded(id)?;
+        Ok(self.cases.get(id).ok_or_else(|| not_found(id))?.heads())
     }
 
     fn load_bytes(&self, doc_id: &str) -> Result<Vec<u8>> {
@@ -927,9 +952,10 @@ fn log_access(
     author: &Author,
     case: &CaseId,
     action: AccessAction,
+    at: Timestamp,
 ) -> Result<()> {
     conn.prepare_cached("INSERT INTO access_log (at, member_id, device_id, case_id, action) VALUES (?1, ?2, ?3, ?4, ?5)")?
-        .execute(params![Timestamp::now().0, author.member.as_str(), author.device.as_str(), case.as_str(), action.as_str()])?;
+        .execute(params![at.0, author.member.as_str(), author.device.as_str(), case.as_str(), action.as_str()])?;
     Ok(())
 }
 

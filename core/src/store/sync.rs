@@ -426,11 +426,12 @@ impl DeviceStore {
                 ("workspace", ws.changes_since(&since), None)
             }
         };
+        let at = self.now();
         let tx = self.conn.transaction()?;
         if !changes.is_empty() {
             tx.execute(
                 "INSERT INTO quarantine (doc_id, kind, at, reason, changes) VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![doc.id(), kind, Timestamp::now().0, reason, changes],
+                params![doc.id(), kind, at.0, reason, changes],
             )?;
         }
         match (doc, &snapshot) {

@@ -22,6 +22,8 @@ pub struct MemoryStorage {
     feed: BTreeMap<WorkspaceId, Vec<FeedEntry>>,
     next_seq: u64,
     device_docs: BTreeMap<DeviceId, BTreeSet<DocRef>>,
+    sent: BTreeMap<DeviceId, BTreeMap<DocRef, u64>>,
+    sessions: BTreeMap<DeviceId, u64>,
 }
 
 impl MemoryStorage {
@@ -164,9 +166,54 @@ impl ServerStorage for MemoryStorage {
     ) -> Result<()> {
         let docs = self.device_docs.entry(device.clone()).or_default();
         docs.extend(added.iter().cloned());
+        let sent = self.sent.entry(device.clone()).or_default();
         for d in removed {
             docs.remove(d);
+            sent.remove(d);
         }
+        Ok(())
+    }
+
+    fn record_sent(&mut self, device: &DeviceId, cursor: u64, docs: &[DocRef]) -> Result<()> {
+        let sent = self.sent.entry(device.clone()).or_default();
+        for d in docs {
+            sent.insert(d.clone(), cursor);
+        }
+        Ok(())
+    }
+
+    fn sent_docs(&self, device: &DeviceId) -> Result<BTreeSet<DocRef>> {
+        Ok(self
+            .sent
+            .get(device)
+            .map(|s| s.keys().cloned().collect())
+            .unwrap_or_default())
+    }
+
+    fn open_session(&mut self, device: &DeviceId) -> Result<u64> {
+        let n = self.sessions.entry(device.clone()).or_default();
+        *n += 1;
+        Ok(*n)
+    }
+
+    fn current_session(&self, device: &DeviceId) -> Result<u64> {
+        Ok(self.sessions.get(device).copied().unwrap_or(0))
+    }
+
+    fn settle_sent(&mut self, device: &DeviceId, cursor: u64) -> Result<()> {
+        let sent = self.sent.entry(device.clone()).or_default();
+        let held: Vec<DocRef> = sent
+            .iter()
+            .filter(|(_, at)| **at <= cursor)
+            .map(|(d, _)| d.clone())
+            .collect();
+        for d in &held {
+            sent.remove(d);
+        }
+        self.device_docs
+            .entry(device.clone())
+            .or_default()
+            .extend(held);
         Ok(())
     }
 }

@@ -76,13 +76,27 @@ pub trait ServerStorage {
     ) -> Result<BTreeSet<CaseId>>;
     /// The documents a device has acknowledged holding.
     fn device_docs(&self, device: &DeviceId) -> Result<BTreeSet<DocRef>>;
-    /// Records documents a device acknowledged receiving or erasing.
+    /// Records documents a device acknowledged receiving or erasing (erased ones are no
+    /// longer sent either).
     fn update_device_docs(
         &mut self,
         device: &DeviceId,
         added: &[DocRef],
         removed: &[DocRef],
     ) -> Result<()>;
+    /// Records documents sent whole to a device in an answer that brings it to `cursor`:
+    /// it may hold them before its acknowledgement arrives, or even if it never does.
+    fn record_sent(&mut self, device: &DeviceId, cursor: u64, docs: &[DocRef]) -> Result<()>;
+    /// Documents sent to a device and not yet known to be held.
+    fn sent_docs(&self, device: &DeviceId) -> Result<BTreeSet<DocRef>>;
+    /// The device has taken in everything up to `cursor`: documents sent in answers up to
+    /// there are held.
+    fn settle_sent(&mut self, device: &DeviceId, cursor: u64) -> Result<()>;
+    /// Starts a new sync session of a device (a connection accepted) and returns its
+    /// number; every older session of the device is superseded from now on.
+    fn open_session(&mut self, device: &DeviceId) -> Result<u64>;
+    /// The number of the device's newest session (0 before the first).
+    fn current_session(&self, device: &DeviceId) -> Result<u64>;
 }
 
 /// An authenticated device on a connection.
@@ -111,12 +125,16 @@ pub struct ServerSession {
     limits: Limits,
     /// The feed position the device holds (after its hello, and each acknowledgement).
     held: Option<u64>,
+    /// This session's number among the device's connections: a newer one supersedes it.
+    number: u64,
     in_flight: Option<InFlight>,
     /// The documents the device holds and its member's role, as of the last answer: to
     /// tell which stored changes concern it without asking storage.
     holds: BTreeSet<DocRef>,
     role: Option<Role>,
 }
+
+const SUPERSEDED: &str = "this device opened a newer connection";
 
 fn stop(reason: &str) -> Vec<ServerMessage> {
     vec![ServerMessage::Stop {
@@ -126,16 +144,22 @@ fn stop(reason: &str) -> Vec<ServerMessage> {
 }
 
 impl ServerSession {
-    /// A session for an authenticated device.
-    pub fn new(peer: Peer, limits: Limits) -> Self {
-        ServerSession {
+    /// A session for an authenticated device whose connection was just accepted. It
+    /// supersedes every older session of the device: frames still arriving on a connection
+    /// the device abandoned (its hello too) are answered with a stop and never act after
+    /// this one began. Connections are numbered as they are accepted, not by when their
+    /// first frame arrives.
+    pub fn new(peer: Peer, limits: Limits, storage: &mut impl ServerStorage) -> Result<Self> {
+        let number = storage.open_session(&peer.device)?;
+        Ok(ServerSession {
             peer,
             limits,
             held: None,
+            number,
             in_flight: None,
             holds: BTreeSet::new(),
             role: None,
-        }
+        })
     }
 
     /// The device on this session.
@@ -154,12 +178,18 @@ impl ServerSession {
             Ok(m) => m,
             Err(e) => return Ok(stop(&e.to_string())),
         };
+        if self.superseded(storage)? {
+            return Ok(stop(SUPERSEDED));
+        }
         match msg {
             ClientMessage::Hello { cursor, lacking } => {
                 if lacking.len() > 100_000 {
                     return Ok(stop("too many documents listed"));
                 }
                 storage.update_device_docs(&self.peer.device, &[], &lacking)?;
+                // A device's cursor moves only once it holds every document of the answer:
+                // an acknowledgement lost on the way changes nothing of what it holds.
+                storage.settle_sent(&self.peer.device, cursor)?;
                 self.held = Some(cursor);
                 self.in_flight = None;
                 // Known from the start, so that live changes reach a team lead even when
@@ -179,6 +209,7 @@ impl ServerSession {
                 match self.in_flight.take() {
                     Some(f) if f.cursor == cursor => {
                         storage.update_device_docs(&self.peer.device, &f.added, &f.removed)?;
+                        storage.settle_sent(&self.peer.device, cursor)?;
                         self.holds.extend(f.added.iter().cloned());
                         for d in &f.removed {
                             self.holds.remove(d);
@@ -218,6 +249,9 @@ impl ServerSession {
     /// not still taking in an earlier answer. The driver calls this when another session
     /// stored changes in the same workspace (live push).
     pub fn poll(&mut self, storage: &mut impl ServerStorage) -> Result<Vec<ServerMessage>> {
+        if self.superseded(storage)? {
+            return Ok(stop(SUPERSEDED));
+        }
         match (self.held, &self.in_flight) {
             (Some(cursor), None) if storage.feed_head(&self.peer.workspace)? > cursor => {
                 self.updates(storage, cursor, false)
@@ -237,7 +271,10 @@ impl ServerSession {
         let ws_id = self.peer.workspace.clone();
         let head = storage.feed_head(&ws_id)?;
         let have = storage.device_docs(&self.peer.device)?;
-        self.holds.clone_from(&have);
+        // Sent whole but not acknowledged: the device may hold them, so they are erased
+        // from it too when it may no longer see them.
+        let maybe = storage.sent_docs(&self.peer.device)?;
+        self.holds = have.union(&maybe).cloned().collect();
         if head == cursor && !have.is_empty() && !recheck {
             return Ok(vec![ServerMessage::UpToDate { cursor }]);
         }
@@ -259,7 +296,7 @@ impl ServerSession {
         };
         visible.insert(DocRef::Workspace(ws_id.clone()));
         let added: Vec<DocRef> = visible.difference(&have).cloned().collect();
-        let removed: Vec<DocRef> = have.difference(&visible).cloned().collect();
+        let removed: Vec<DocRef> = self.holds.difference(&visible).cloned().collect();
 
         let mut changes: BTreeMap<DocRef, Vec<u8>> = BTreeMap::new();
         let mut order = Vec::new();
@@ -318,12 +355,46 @@ impl ServerSession {
                 heads: Heads::default(),
             });
         }
+        storage.record_sent(&self.peer.device, head, &added)?;
         self.in_flight = Some(InFlight {
             cursor: head,
             added,
             removed,
         });
         Ok(paginate(updates, cursor, head))
+    }
+
+    /// Whether the device opened a newer session since this one's hello. Frames still on
+    /// the way on an abandoned connection must not act after the newer session began: a
+    /// push from there could bring back a case the device has since set aside.
+    fn superseded(&self, storage: &impl ServerStorage) -> Result<bool> {
+        Ok(storage.current_session(&self.peer.device)? != self.number)
+    }
+
+    /// Whether this device's member may see and write `case` now: a case of this team
+    /// assigned to them, or any case of the team for a team lead.
+    fn may_work_on(&self, ws: &Workspace, case: &crate::model::Case) -> bool {
+        let team_lead = ws
+            .member(&self.peer.member)
+            .is_some_and(|m| m.role == Role::TeamLead);
+        case.workspace == self.peer.workspace
+            && (team_lead || case.assigned.contains(&self.peer.member))
+    }
+
+    /// Whether the member may see a document as the server holds it now. Judged on
+    /// storage, not on this session's view: another connection of the same device may
+    /// have stored the case meanwhile.
+    fn may_see(&self, storage: &impl ServerStorage, doc: &DocRef) -> Result<bool> {
+        Ok(match doc {
+            DocRef::Workspace(id) => *id == self.peer.workspace,
+            DocRef::Case(id) => match (
+                storage.workspace_state(&self.peer.workspace)?,
+                storage.case(id)?,
+            ) {
+                (Some(ws), Some(case)) => self.may_work_on(&ws, case.case()),
+                _ => false,
+            },
+        })
     }
 
     fn ingest(
@@ -359,21 +430,16 @@ impl ServerSession {
                 // Writing into an existing case needs the right to it now, not only when
                 // the change was made: another team's case, or one taken off this member,
                 // is refused whole.
-                if let Some(e) = &existing {
-                    let team_lead = ws
-                        .member(&self.peer.member)
-                        .is_some_and(|m| m.role == Role::TeamLead);
-                    let allowed = e.case().workspace == ws_id
-                        && (team_lead || e.case().assigned.contains(&self.peer.member));
-                    if !allowed {
-                        return Ok(refused(
-                            crate::rules::RuleViolation::NotAuthorized {
-                                action: crate::rules::Action::EditCase,
-                            }
-                            .into(),
-                            Heads::default(),
-                        ));
-                    }
+                if let Some(e) = &existing
+                    && !self.may_work_on(&ws, e.case())
+                {
+                    return Ok(refused(
+                        crate::rules::RuleViolation::NotAuthorized {
+                            action: crate::rules::Action::EditCase,
+                        }
+                        .into(),
+                        Heads::default(),
+                    ));
                 }
                 let before = existing.as_ref().map(CaseDoc::heads).unwrap_or_default();
                 CaseDoc::ingest(existing.as_ref(), &d.changes, &author, &ws, &self.limits).and_then(
@@ -400,14 +466,26 @@ impl ServerSession {
             }
         };
         Ok(match outcome {
-            Ok(heads) => ServerMessage::Accepted {
-                batch,
-                doc: d.doc.clone(),
-                heads,
-            },
+            Ok(heads) => {
+                // The device holds what it pushed: recorded, so that it is told to erase
+                // the case once it may no longer see it (a case it opened, then handed
+                // over), and is never sent back its own case whole.
+                if self.holds.insert(d.doc.clone()) {
+                    storage.update_device_docs(
+                        &self.peer.device,
+                        std::slice::from_ref(&d.doc),
+                        &[],
+                    )?;
+                }
+                ServerMessage::Accepted {
+                    batch,
+                    doc: d.doc.clone(),
+                    heads,
+                }
+            }
             Err(e @ (Error::Rule(_) | Error::Untrusted(_) | Error::Malformed { .. })) => {
                 // The device's replica goes back to what the server holds, if it may see it.
-                let heads = if self.holds.contains(&d.doc) {
+                let heads = if self.may_see(storage, &d.doc)? {
                     storage.heads(&d.doc)?
                 } else {
                     Heads::default()
