@@ -513,7 +513,10 @@ async fn sync(
     };
     let ws = match ws {
         Ok(ws) => ws,
-        Err(e) => return e.into_response(),
+        Err(_) if device.revoked_at.is_some() => {
+            return ServerError::Unauthorized("this device was revoked").into_response();
+        }
+        Err(_) => return ServerError::BadRequest("expected a WebSocket upgrade").into_response(),
     };
     let Some(slot) = ConnectionSlot::take(&state, &device.device) else {
         return ServerError::TooMany("too many sync connections for this device").into_response();
@@ -668,6 +671,7 @@ async fn run_session(
                 .bytes_in
                 .fetch_add(frame.len() as u64, Ordering::Relaxed);
         }
+        let from_client = step.is_some();
         let Some(mut s) = session.take() else { break };
         let dev = device.clone();
         let storage = state.storage.clone();
@@ -702,6 +706,10 @@ async fn run_session(
         };
         if !send(&mut tx, &state, &replies).await {
             break;
+        }
+        if from_client {
+            // The client's wait starts once it has the answer, however long the step took.
+            alive_until = tokio::time::Instant::now() + idle;
         }
         for notice in notices {
             let _ = hub.send(notice);
