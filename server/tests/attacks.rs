@@ -15,7 +15,7 @@ use keukentafel_core::sync::{
     ClientMessage, DocChanges, DocRef, EnrolResponse, ServerMessage, ServerStorage,
 };
 use keukentafel_core::{CaseId, DeviceId, DeviceStore, MemberId, StoreKey};
-use keukentafel_server::ServerConfig;
+use keukentafel_server::{ServerConfig, SqliteStorage};
 use reqwest::header::HeaderValue;
 use time::macros::date;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -136,7 +136,10 @@ fn bearer(credential: &str) -> Credential {
 }
 
 /// Opens the sync WebSocket with the given Authorization header.
-async fn open_sync(addr: SocketAddr, credential: &Credential) -> Result<Socket, tungstenite::Error> {
+async fn open_sync(
+    addr: SocketAddr,
+    credential: &Credential,
+) -> Result<Socket, tungstenite::Error> {
     let mut req = format!("ws://{addr}/v1/sync")
         .into_client_request()
         .expect("request");
@@ -306,10 +309,19 @@ async fn enrolment_with_a_missing_unknown_or_malformed_code_is_refused() {
     let http = reqwest::Client::new();
     let url = t.server.url("/v1/enrol");
     let bodies = [
-        (401, serde_json::json!({ "code": "AAAA-BBBB-CCCC", "label": "x" })),
+        (
+            401,
+            serde_json::json!({ "code": "AAAA-BBBB-CCCC", "label": "x" }),
+        ),
         (401, serde_json::json!({ "code": "", "label": "x" })),
-        (401, serde_json::json!({ "code": "' OR 1=1 --", "label": "x" })),
-        (400, serde_json::json!({ "code": "A".repeat(65), "label": "x" })),
+        (
+            401,
+            serde_json::json!({ "code": "' OR 1=1 --", "label": "x" }),
+        ),
+        (
+            400,
+            serde_json::json!({ "code": "A".repeat(65), "label": "x" }),
+        ),
         (400, serde_json::json!({ "label": "x" })),
         (400, serde_json::json!({ "code": 7, "label": "x" })),
         (400, serde_json::json!(["AAAA-BBBB-CCCC"])),
@@ -333,7 +345,11 @@ async fn enrolment_with_a_missing_unknown_or_malformed_code_is_refused() {
     let r = http.post(&url).body("{}").send().await.expect("call");
     assert_eq!(r.status(), 400, "no JSON content type");
     assert_eq!(
-        t.server.admin().devices(&t.server.workspace).expect("list").len(),
+        t.server
+            .admin()
+            .devices(&t.server.workspace)
+            .expect("list")
+            .len(),
         2,
         "no device was enrolled"
     );
@@ -358,8 +374,8 @@ async fn hello(ws: &mut Socket, d: &mut Device) {
 }
 
 /// Pushes `changes` for `doc` over `d`'s own connection; returns the server's answer.
-async fn push(server: &TestServer, d: &mut Device, doc: DocRef, changes: Vec<u8>) -> ServerMessage {
-    let mut ws = server.connect(&d.credential).await.expect("connect");
+async fn push(addr: SocketAddr, d: &mut Device, doc: DocRef, changes: Vec<u8>) -> ServerMessage {
+    let mut ws = common::connect(addr, &d.credential).await.expect("connect");
     hello(&mut ws, d).await;
     let push = ClientMessage::Push {
         batch: 1,
@@ -448,7 +464,10 @@ async fn a_device_of_another_workspace_reads_nothing_here() {
     let t = team(dir.path(), quick()).await;
     let (mut stranger, _) = other_team(&t, dir.path()).await;
     let seen = common::sync(t.server.addr, &mut stranger).await;
-    assert!(stranger.store.case(&t.case).is_err(), "the case did not arrive");
+    assert!(
+        stranger.store.case(&t.case).is_err(),
+        "the case did not arrive"
+    );
     assert!(
         stranger
             .store
@@ -456,8 +475,8 @@ async fn a_device_of_another_workspace_reads_nothing_here() {
             .expect("list")
             .is_empty()
     );
-    let names = serde_json::to_string(stranger.store.workspace().expect("their own team"))
-        .expect("json");
+    let names =
+        serde_json::to_string(stranger.store.workspace().expect("their own team")).expect("json");
     assert!(!names.contains("Sanne de Vries") && !names.contains("Marloes Visscher"));
     assert!(
         !format!("{seen:?}").contains(t.case.as_str()),
@@ -475,17 +494,43 @@ async fn a_device_of_another_workspace_writes_nothing_here() {
     let dir = tempfile::tempdir().expect("dir");
     let mut t = team(dir.path(), quick()).await;
     let (mut stranger, _) = other_team(&t, dir.path()).await;
-    let before = t.server.admin().case(&t.case).expect("read").expect("case").heads();
+    let before = t
+        .server
+        .admin()
+        .case(&t.case)
+        .expect("read")
+        .expect("case")
+        .heads();
     // The team's own case, as their device holds it, pushed in by the stranger.
     let theirs = t.phone.store.export_case(&t.case).expect("export");
-    let answer = push(&t.server, &mut stranger, DocRef::Case(t.case.clone()), theirs).await;
+    let answer = push(
+        t.server.addr,
+        &mut stranger,
+        DocRef::Case(t.case.clone()),
+        theirs,
+    )
+    .await;
     assert_refused(&answer, "not allowed");
     // And their workspace document, named by its id.
     let ws_doc = DocRef::Workspace(t.server.workspace.clone());
-    let answer = push(&t.server, &mut stranger, ws_doc, vec![0x85, 0x6f, 0x4a, 0x83]).await;
-    assert!(matches!(answer, ServerMessage::Refused { .. }), "{answer:?}");
+    let answer = push(
+        t.server.addr,
+        &mut stranger,
+        ws_doc,
+        vec![0x85, 0x6f, 0x4a, 0x83],
+    )
+    .await;
+    assert!(
+        matches!(answer, ServerMessage::Refused { .. }),
+        "{answer:?}"
+    );
     assert_eq!(
-        t.server.admin().case(&t.case).expect("read").expect("case").heads(),
+        t.server
+            .admin()
+            .case(&t.case)
+            .expect("read")
+            .expect("case")
+            .heads(),
         before,
         "nothing was stored"
     );
@@ -500,7 +545,10 @@ async fn an_admin_of_another_workspace_cannot_touch_this_one() {
     let http = reqwest::Client::new();
     let cred = west_admin.credential.as_str();
     let r = http
-        .post(t.server.url(&format!("/v1/admin/devices/{}/revoke", t.phone.device_id)))
+        .post(
+            t.server
+                .url(&format!("/v1/admin/devices/{}/revoke", t.phone.device_id)),
+        )
         .bearer_auth(cred)
         .send()
         .await
@@ -622,7 +670,7 @@ async fn a_push_carrying_another_devices_actor_is_refused_and_not_stored() {
     // Sanne's new case, not yet synced, pushed by Piet's device as if it were his.
     let case = phone.store.create_case(new_case("2026-11")).expect("case");
     let hers = phone.store.export_case(&case).expect("export");
-    let answer = push(&t.server, &mut laptop, DocRef::Case(case.clone()), hers).await;
+    let answer = push(t.server.addr, &mut laptop, DocRef::Case(case.clone()), hers).await;
     assert_refused(&answer, "another device");
     assert!(t.server.admin().case(&case).expect("read").is_none());
 }
@@ -661,7 +709,13 @@ async fn a_push_whose_changes_name_another_member_is_refused_and_not_stored() {
     };
     let case = forger.store.create_case(new_case("2026-12")).expect("case");
     let changes = forger.store.export_case(&case).expect("export");
-    let answer = push(&t.server, &mut forger, DocRef::Case(case.clone()), changes).await;
+    let answer = push(
+        t.server.addr,
+        &mut forger,
+        DocRef::Case(case.clone()),
+        changes,
+    )
+    .await;
     assert_refused(&answer, "another device or member");
     assert!(t.server.admin().case(&case).expect("read").is_none());
 }
@@ -681,7 +735,11 @@ async fn a_used_enrolment_code_is_refused_the_second_time() {
         assert_bare_refusal("enrol", &body, &t.secrets);
     }
     assert_eq!(
-        t.server.admin().devices(&t.server.workspace).expect("list").len(),
+        t.server
+            .admin()
+            .devices(&t.server.workspace)
+            .expect("list")
+            .len(),
         3
     );
 }
@@ -704,7 +762,11 @@ async fn enrolments_racing_on_one_code_enrol_one_device() {
     statuses.sort_unstable();
     assert_eq!(statuses, [200, 401, 401, 401, 401, 401, 401, 401]);
     assert_eq!(
-        t.server.admin().devices(&t.server.workspace).expect("list").len(),
+        t.server
+            .admin()
+            .devices(&t.server.workspace)
+            .expect("list")
+            .len(),
         3,
         "one device more, not eight"
     );
@@ -759,7 +821,11 @@ async fn bytes_in(server: &TestServer) -> u64 {
 async fn a_frame_over_16_mib_is_dropped_unread_and_others_are_served() {
     let dir = tempfile::tempdir().expect("dir");
     let mut t = team(dir.path(), quick()).await;
-    let mut ws = t.server.connect(&t.admin.credential).await.expect("connect");
+    let mut ws = t
+        .server
+        .connect(&t.admin.credential)
+        .await
+        .expect("connect");
     let huge = vec![1u8; keukentafel_core::sync::wire::MAX_FRAME_BYTES + 1];
     // The server may cut the connection while the frame is still going out.
     let _ = ws.send(Message::Binary(huge.into())).await;
@@ -768,7 +834,11 @@ async fn a_frame_over_16_mib_is_dropped_unread_and_others_are_served() {
         bytes_in(&t.server).await < 1024 * 1024,
         "the frame was refused by its header, not read"
     );
-    let case = t.phone.store.create_case(new_case("2026-13")).expect("case");
+    let case = t
+        .phone
+        .store
+        .create_case(new_case("2026-13"))
+        .expect("case");
     t.server.sync(&mut t.phone).await;
     assert!(t.server.admin().case(&case).expect("read").is_some());
 }
@@ -779,7 +849,13 @@ async fn a_push_over_the_changes_limit_is_refused_and_not_stored() {
     let mut t = team(dir.path(), quick()).await;
     let case = CaseId::random();
     let over = keukentafel_core::Limits::default().max_changes_bytes + 1;
-    let answer = push(&t.server, &mut t.phone, DocRef::Case(case.clone()), vec![0u8; over]).await;
+    let answer = push(
+        t.server.addr,
+        &mut t.phone,
+        DocRef::Case(case.clone()),
+        vec![0u8; over],
+    )
+    .await;
     assert_refused(&answer, "exceeds the limit");
     assert!(t.server.admin().case(&case).expect("read").is_none());
     assert!(t.server.admin().integrity_check().expect("check"));
@@ -795,7 +871,11 @@ async fn garbage_frames_from_one_device_do_not_stall_the_others() {
         vec![1u8, 1, 0xff, 0xff],
         vec![1u8; 70_000],
     ] {
-        let mut ws = t.server.connect(&t.admin.credential).await.expect("connect");
+        let mut ws = t
+            .server
+            .connect(&t.admin.credential)
+            .await
+            .expect("connect");
         ws.send(Message::Binary(frame.into())).await.expect("send");
         assert!(matches!(
             next_message(&mut ws).await,
@@ -819,8 +899,17 @@ async fn a_decompression_bomb_in_a_push_is_refused_and_the_server_keeps_serving(
     // Automerge 0.12 unchecked.
     let mut bomb = vec![0x85, 0x6f, 0x4a, 0x83, 0, 0, 0, 0, 1, 12];
     bomb.extend_from_slice(&[0, 16, 1, 1, 1, 1, 0, 0, 1, 0x01, 6, 0x80]);
-    let answer = push(&t.server, &mut t.phone, DocRef::Case(CaseId::random()), bomb).await;
-    assert!(matches!(answer, ServerMessage::Refused { .. }), "{answer:?}");
+    let answer = push(
+        t.server.addr,
+        &mut t.phone,
+        DocRef::Case(CaseId::random()),
+        bomb,
+    )
+    .await;
+    assert!(
+        matches!(answer, ServerMessage::Refused { .. }),
+        "{answer:?}"
+    );
     let case = t.phone.store.create_case(new_case("2026-8")).expect("case");
     assert!(
         matches!(
@@ -877,11 +966,17 @@ async fn request_headers_dribbled_byte_by_byte_are_cut_off_while_others_are_serv
     let dir = tempfile::tempdir().expect("dir");
     let server = common::start_with(dir.path(), impatient(), None).await;
     let head = slow_head();
-    let tcp = tokio::net::TcpStream::connect(server.addr).await.expect("connect");
+    let tcp = tokio::net::TcpStream::connect(server.addr)
+        .await
+        .expect("connect");
     let slow = tokio::spawn(async move { dribble(tcp, &slow_head()).await });
     assert!(health(&server).await, "others are served meanwhile");
     let (sent, answer) = slow.await.expect("dribble");
-    assert!(sent < head.len(), "cut off after {sent} of {} bytes", head.len());
+    assert!(
+        sent < head.len(),
+        "cut off after {sent} of {} bytes",
+        head.len()
+    );
     assert!(!answer.contains("200 OK"), "{answer}");
     assert!(health(&server).await);
 }
@@ -890,7 +985,9 @@ async fn request_headers_dribbled_byte_by_byte_are_cut_off_while_others_are_serv
 async fn a_connection_that_never_sends_a_request_is_closed() {
     let dir = tempfile::tempdir().expect("dir");
     let server = common::start_with(dir.path(), impatient(), None).await;
-    let mut tcp = tokio::net::TcpStream::connect(server.addr).await.expect("connect");
+    let mut tcp = tokio::net::TcpStream::connect(server.addr)
+        .await
+        .expect("connect");
     let mut buf = [0u8; 64];
     let read = tokio::time::timeout(Duration::from_secs(10), tcp.read(&mut buf))
         .await
@@ -924,8 +1021,13 @@ async fn request_headers_dribbled_over_tls_are_cut_off() {
     let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config));
     let name = rustls::pki_types::ServerName::try_from("localhost").expect("name");
     let connect = || async {
-        let tcp = tokio::net::TcpStream::connect(server.addr).await.expect("connect");
-        connector.connect(name.clone(), tcp).await.expect("handshake")
+        let tcp = tokio::net::TcpStream::connect(server.addr)
+            .await
+            .expect("connect");
+        connector
+            .connect(name.clone(), tcp)
+            .await
+            .expect("handshake")
     };
     let mut fast = connect().await;
     fast.write_all(b"GET /health HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
@@ -936,7 +1038,11 @@ async fn request_headers_dribbled_over_tls_are_cut_off() {
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
     let head = slow_head();
     let (sent, answer) = dribble(connect().await, &head).await;
-    assert!(sent < head.len(), "cut off after {sent} of {} bytes", head.len());
+    assert!(
+        sent < head.len(),
+        "cut off after {sent} of {} bytes",
+        head.len()
+    );
     assert!(!answer.contains("200 OK"), "{answer}");
 }
 
@@ -944,8 +1050,13 @@ async fn request_headers_dribbled_over_tls_are_cut_off() {
 async fn a_request_body_dribbled_byte_by_byte_is_answered_with_408() {
     let dir = tempfile::tempdir().expect("dir");
     let server = common::start_with(dir.path(), impatient(), None).await;
-    let body = format!(r#"{{"code":"AAAA-BBBB-CCCC","label":"{}"}}"#, "x".repeat(160));
-    let mut tcp = tokio::net::TcpStream::connect(server.addr).await.expect("connect");
+    let body = format!(
+        r#"{{"code":"AAAA-BBBB-CCCC","label":"{}"}}"#,
+        "x".repeat(160)
+    );
+    let mut tcp = tokio::net::TcpStream::connect(server.addr)
+        .await
+        .expect("connect");
     tcp.write_all(
         format!(
             "POST /v1/enrol HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
@@ -956,7 +1067,11 @@ async fn a_request_body_dribbled_byte_by_byte_is_answered_with_408() {
     .await
     .expect("head");
     let (sent, answer) = dribble(tcp, body.as_bytes()).await;
-    assert!(sent < body.len(), "cut off after {sent} of {} bytes", body.len());
+    assert!(
+        sent < body.len(),
+        "cut off after {sent} of {} bytes",
+        body.len()
+    );
     assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
     assert!(health(&server).await);
 }
@@ -978,7 +1093,11 @@ async fn raw_sync(addr: SocketAddr, credential: &str) -> tokio::net::TcpStream {
         tcp.read_exact(&mut byte).await.expect("answer");
         head.push(byte[0]);
     }
-    assert!(head.starts_with(b"HTTP/1.1 101"), "{}", String::from_utf8_lossy(&head));
+    assert!(
+        head.starts_with(b"HTTP/1.1 101"),
+        "{}",
+        String::from_utf8_lossy(&head)
+    );
     tcp
 }
 
@@ -1011,7 +1130,9 @@ async fn a_sync_connection_that_goes_silent_is_closed_and_one_that_pings_is_not(
     let mut ws = server.connect(&phone.credential).await.expect("connect");
     // Pinging for ten idle timeouts keeps it open.
     for _ in 0..30 {
-        ws.send(Message::Ping(Vec::new().into())).await.expect("ping");
+        ws.send(Message::Ping(Vec::new().into()))
+            .await
+            .expect("ping");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     hello(&mut ws, &mut phone).await;
@@ -1090,7 +1211,10 @@ async fn guessing_enrolment_codes_from_one_address_gets_429() {
     let sanne = server.add_member("Sanne", Role::Practitioner);
     let guesser = client_from(Ipv4Addr::LOCALHOST);
     for i in 0..5 {
-        assert_eq!(enrol_from(&guesser, &server, &format!("AAAA-BBBB-CCC{i}")).await, 401);
+        assert_eq!(
+            enrol_from(&guesser, &server, &format!("AAAA-BBBB-CCC{i}")).await,
+            401
+        );
     }
     let code = server.invite(&sanne, 60_000);
     assert_eq!(
@@ -1130,7 +1254,10 @@ async fn guessing_credentials_from_one_address_gets_429() {
     }
     match server.connect(&phone.credential).await {
         Err(tungstenite::Error::Http(r)) => assert_eq!(r.status(), 429),
-        other => panic!("sync from the guessing address: {:?}", other.map(|_| "open")),
+        other => panic!(
+            "sync from the guessing address: {:?}",
+            other.map(|_| "open")
+        ),
     }
     let r = guesser
         .get(server.url("/v1/admin/devices"))
@@ -1148,7 +1275,10 @@ async fn successful_enrolments_and_syncs_do_not_count_as_failures() {
     let sanne = server.add_member("Sanne", Role::Practitioner);
     // Just under the limit of failures, then many successes from the same address.
     for i in 0..4 {
-        assert_eq!(server.enrol(&format!("AAAA-BBBB-CCC{i}")).await.status(), 401);
+        assert_eq!(
+            server.enrol(&format!("AAAA-BBBB-CCC{i}")).await.status(),
+            401
+        );
     }
     for i in 0..12 {
         let mut d = server.device(dir.path(), &format!("d{i}"), &sanne).await;
@@ -1156,4 +1286,372 @@ async fn successful_enrolments_and_syncs_do_not_count_as_failures() {
     }
     let code = server.invite(&sanne, 60_000);
     assert_eq!(server.enrol(&code).await.status(), 200);
+}
+
+/// What attackers type into text fields, hoping one reaches SQL or a path unescaped.
+const HOSTILE: &[&str] = &[
+    "'; DROP TABLE devices; --",
+    "\" OR \"1\"=\"1",
+    "Robert'); DELETE FROM enrolments; --",
+    "1; UPDATE devices SET revoked_at = NULL",
+    "../../../etc/passwd",
+    "..\\..\\boot.ini",
+    "%2e%2e%2f%00",
+    "nul\u{0}byte",
+    "<script>alert(1)</script>",
+    "\u{202e}gnp.exe",
+    "名前 ✓ 🙂",
+];
+
+/// Every byte but letters and digits percent-encoded, so the server decodes all of it.
+fn path_segment(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() {
+                char::from(b).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+/// The store is whole and nobody's device was touched.
+fn assert_untouched(t: &Team, devices: usize) {
+    let storage = t.server.admin();
+    assert!(storage.integrity_check().expect("check"));
+    let list = storage.devices(&t.server.workspace).expect("list");
+    assert_eq!(list.len(), devices);
+    assert!(list.iter().all(|d| d.revoked_at.is_none()));
+    assert!(storage.case(&t.case).expect("read").is_some());
+}
+
+/// Sends a call; a hostile value may be refused with 4xx, never fail the server.
+async fn not_a_server_error(what: &str, call: reqwest::RequestBuilder) -> (u16, String) {
+    let r = call.send().await.expect("call");
+    let status = r.status().as_u16();
+    let body = r.text().await.expect("body");
+    assert!(status < 500, "{what}: {status} {body}");
+    (status, body)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn injection_in_a_members_display_name_is_stored_verbatim_or_refused() {
+    let dir = tempfile::tempdir().expect("dir");
+    let t = team(dir.path(), quick()).await;
+    let http = reqwest::Client::new();
+    let members = t.members();
+    let mut added = 0;
+    for hostile in HOSTILE {
+        let call = http
+            .post(t.server.url("/v1/admin/members"))
+            .bearer_auth(&t.admin.credential)
+            .json(&serde_json::json!({ "display_name": hostile, "role": "practitioner" }));
+        let (status, body) = not_a_server_error(hostile, call).await;
+        if status == 200 {
+            let id: serde_json::Value = serde_json::from_str(&body).expect("json");
+            let id = MemberId::parse(id["member_id"].as_str().expect("id")).expect("id");
+            let ws = t
+                .server
+                .admin()
+                .workspace_state(&t.server.workspace)
+                .expect("read")
+                .expect("workspace");
+            assert_eq!(ws.members[&id].display_name, *hostile, "stored verbatim");
+            added += 1;
+        } else {
+            assert_bare_refusal(hostile, &body, &[hostile.to_string()]);
+        }
+    }
+    assert_eq!(t.members(), members + added);
+    assert_untouched(&t, 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn injection_in_an_invites_fields_is_refused() {
+    let dir = tempfile::tempdir().expect("dir");
+    let t = team(dir.path(), quick()).await;
+    let http = reqwest::Client::new();
+    for hostile in HOSTILE {
+        for body in [
+            serde_json::json!({ "member_id": hostile }),
+            serde_json::json!({ "member_id": t.sanne, "valid_hours": hostile }),
+        ] {
+            let call = http
+                .post(t.server.url("/v1/admin/invites"))
+                .bearer_auth(&t.admin.credential)
+                .json(&body);
+            let (status, answer) = not_a_server_error(hostile, call).await;
+            assert_eq!(status, 400, "{hostile}: {answer}");
+            assert_bare_refusal(hostile, &answer, &[hostile.to_string()]);
+        }
+    }
+    assert_untouched(&t, 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn injection_in_the_device_path_segment_is_refused() {
+    let dir = tempfile::tempdir().expect("dir");
+    let t = team(dir.path(), quick()).await;
+    let http = reqwest::Client::new();
+    for hostile in HOSTILE.iter().copied().chain([
+        &*format!("{}' OR '1'='1", t.phone.device_id),
+        &*format!("{}/../{}", t.admin.device_id, t.phone.device_id),
+    ]) {
+        let call = http
+            .post(t.server.url(&format!(
+                "/v1/admin/devices/{}/revoke",
+                path_segment(hostile)
+            )))
+            .bearer_auth(&t.admin.credential);
+        let (status, body) = not_a_server_error(hostile, call).await;
+        assert_eq!(status, 404, "{hostile}: {body}");
+        assert_bare_refusal(hostile, &body, &t.secrets);
+    }
+    assert_untouched(&t, 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn injection_in_the_case_path_segment_is_refused() {
+    let dir = tempfile::tempdir().expect("dir");
+    let t = team(dir.path(), quick()).await;
+    let http = reqwest::Client::new();
+    for hostile in HOSTILE
+        .iter()
+        .copied()
+        .chain([&*format!("{}' OR '1'='1", t.case)])
+    {
+        let call = http
+            .get(
+                t.server
+                    .url(&format!("/v1/admin/access-log/{}", path_segment(hostile))),
+            )
+            .bearer_auth(&t.admin.credential);
+        let (status, body) = not_a_server_error(hostile, call).await;
+        assert_eq!(status, 404, "{hostile}: {body}");
+        assert_bare_refusal(hostile, &body, &t.secrets);
+    }
+    assert_untouched(&t, 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn injection_in_an_enrolment_label_is_stored_verbatim_and_in_a_code_is_refused() {
+    let dir = tempfile::tempdir().expect("dir");
+    let t = team(dir.path(), quick()).await;
+    let http = reqwest::Client::new();
+    for hostile in HOSTILE {
+        let call = http
+            .post(t.server.url("/v1/enrol"))
+            .json(&serde_json::json!({ "code": hostile, "label": "telefoon" }));
+        let (status, body) = not_a_server_error(hostile, call).await;
+        assert_eq!(status, 401, "{hostile}: {body}");
+        assert_bare_refusal(hostile, &body, &t.secrets);
+    }
+    assert_untouched(&t, 2);
+    for hostile in HOSTILE {
+        let code = t.server.invite(&t.sanne, 60_000);
+        let call = http
+            .post(t.server.url("/v1/enrol"))
+            .json(&serde_json::json!({ "code": code, "label": hostile }));
+        let (status, body) = not_a_server_error(hostile, call).await;
+        assert_eq!(status, 200, "{hostile}: {body}");
+    }
+    let devices: Vec<serde_json::Value> = http
+        .get(t.server.url("/v1/admin/devices"))
+        .bearer_auth(&t.admin.credential)
+        .send()
+        .await
+        .expect("call")
+        .json()
+        .await
+        .expect("json");
+    for hostile in HOSTILE {
+        assert!(
+            devices.iter().any(|d| d["label"] == *hostile),
+            "{hostile} stored verbatim"
+        );
+    }
+    assert_untouched(&t, 2 + HOSTILE.len());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn personal_data_never_reaches_the_logs_or_error_bodies() {
+    let dir = tempfile::tempdir().expect("dir");
+    let db = dir.path().join("server.db");
+    let log = dir.path().join("server.log");
+    let mut storage = SqliteStorage::open(&db).expect("db");
+    let (ws, _) = storage
+        .create_workspace(
+            "Wijkteam Oost",
+            "Oost",
+            keukentafel_core::model::NewMember {
+                display_name: "Marloes Visscher".into(),
+                role: Role::Admin,
+                mandate: Default::default(),
+            },
+        )
+        .expect("workspace");
+    let beheer = common::add_member(&mut storage, &ws, "Gerrit Beheer-Lodewijks", Role::Admin);
+    let admin_code = common::invite(&mut storage, &ws, &beheer, 60_000);
+    drop(storage);
+    let addr = common::free_addr();
+    let binary = common::start_binary(&db, addr, Some(&log)).await;
+    let url = |p: &str| format!("http://{addr}{p}");
+    let http = reqwest::Client::new();
+    let mut errors = Vec::new();
+    let mut call = async |r: reqwest::RequestBuilder| {
+        let r = r.send().await.expect("call");
+        let (status, body) = (r.status(), r.text().await.expect("body"));
+        if !status.is_success() {
+            errors.push(body.clone());
+        }
+        body
+    };
+
+    let admin: EnrolResponse = serde_json::from_str(
+        &call(http.post(url("/v1/enrol")).json(
+            &serde_json::json!({ "code": admin_code, "label": "tablet van Gerrit Beheer-Lodewijks" }),
+        ))
+        .await,
+    )
+    .expect("enrolled");
+    let as_admin = |r: reqwest::RequestBuilder| r.bearer_auth(&admin.credential);
+    let mut member = async |name: &str| -> String {
+        let body = call(
+            as_admin(http.post(url("/v1/admin/members")))
+                .json(&serde_json::json!({ "display_name": name, "role": "practitioner" })),
+        )
+        .await;
+        let v: serde_json::Value = serde_json::from_str(&body).expect("json");
+        v["member_id"].as_str().expect("id").to_owned()
+    };
+    let sanne = member("Sanne de Vries-Oosterhuis").await;
+    let piet = member("Piet Hermans").await;
+    let mut code_for = async |id: &str| -> String {
+        let body = call(
+            as_admin(http.post(url("/v1/admin/invites")))
+                .json(&serde_json::json!({ "member_id": id })),
+        )
+        .await;
+        let v: serde_json::Value = serde_json::from_str(&body).expect("json");
+        v["code"].as_str().expect("code").to_owned()
+    };
+    let (sanne_code, piet_code) = (code_for(&sanne).await, code_for(&piet).await);
+    let mut phone = common::device(addr, dir.path(), "sanne", &sanne_code).await;
+    let mut laptop = common::device(addr, dir.path(), "piet", &piet_code).await;
+    common::sync(addr, &mut phone).await;
+    common::sync(addr, &mut laptop).await;
+
+    let household = |number: &str| keukentafel_core::model::NewCase {
+        household: vec![keukentafel_core::model::NewHouseholdMember {
+            name: "Jan Pietersen-Bakker".into(),
+            birth_date: Some(date!(1961 - 04 - 17)),
+            role: keukentafel_core::model::HouseholdRole::Resident,
+        }],
+        ..new_case(number)
+    };
+    let case = phone
+        .store
+        .create_case(household("WMO-2026-77341"))
+        .expect("case");
+    let conv = phone
+        .store
+        .edit_case(&case, |doc, ctx| {
+            doc.record_conversation(ctx, common::conversation())
+        })
+        .expect("conversation");
+    phone
+        .store
+        .edit_case(&case, |doc, ctx| {
+            doc.edit_notes(
+                ctx,
+                &conv,
+                keukentafel_core::NotesEdit::Replace(
+                    "Jan heeft schulden bij Stichting Budgetbeheer Zeeland".into(),
+                ),
+            )
+        })
+        .expect("notes");
+    common::sync(addr, &mut phone).await;
+    // A refused change: Piet's device pushes Sanne's next case as its own.
+    let other = phone
+        .store
+        .create_case(household("WMO-2026-99817"))
+        .expect("case");
+    let hers = phone.store.export_case(&other).expect("export");
+    assert_refused(
+        &push(addr, &mut laptop, DocRef::Case(other), hers).await,
+        "another device",
+    );
+    // Admin calls with names that fail.
+    for body in [
+        serde_json::json!({ "display_name": "Jan Pietersen-Bakker", "role": "koning" }),
+        serde_json::json!({ "display_name": "Jan Pietersen-Bakker ".repeat(6), "role": "practitioner" }),
+        serde_json::json!({ "display_name": "Jan Pietersen-Bakker", "role": "practitioner", "mandate": { "Jan Pietersen-Bakker": 5 } }),
+        serde_json::json!({ "display_name": ["Jan Pietersen-Bakker"], "role": "practitioner" }),
+    ] {
+        call(as_admin(http.post(url("/v1/admin/members"))).json(&body)).await;
+    }
+    for body in [
+        serde_json::json!({ "member_id": "Jan Pietersen-Bakker" }),
+        serde_json::json!({ "member_id": sanne, "valid_hours": "Jan Pietersen-Bakker" }),
+    ] {
+        call(as_admin(http.post(url("/v1/admin/invites"))).json(&body)).await;
+    }
+    for body in [
+        serde_json::json!({ "code": "Jan Pietersen-Bakker", "label": "telefoon" }),
+        serde_json::json!({ "code": sanne_code, "label": "telefoon van Sanne de Vries-Oosterhuis" }),
+        serde_json::json!({ "code": "AAAA", "label": "Jan Pietersen-Bakker ".repeat(6) }),
+        serde_json::json!({ "code": { "Jan Pietersen-Bakker": 1 }, "label": "x" }),
+    ] {
+        call(http.post(url("/v1/enrol")).json(&body)).await;
+    }
+    call(as_admin(
+        http.get(url("/v1/admin/access-log/Jan%20Pietersen-Bakker")),
+    ))
+    .await;
+    call(as_admin(http.post(url(&format!(
+        "/v1/admin/devices/{}/revoke",
+        laptop.device_id
+    )))))
+    .await;
+    call(as_admin(
+        http.get(url(&format!("/v1/admin/access-log/{case}"))),
+    ))
+    .await;
+    assert!(
+        matches!(
+            common::sync(addr, &mut laptop).await.pop(),
+            Some(ServerMessage::Stop { erase: true, .. })
+        ),
+        "the revoked laptop is told to erase"
+    );
+    drop(binary);
+
+    let personal = [
+        "Marloes Visscher",
+        "Gerrit Beheer-Lodewijks",
+        "Sanne de Vries-Oosterhuis",
+        "Piet Hermans",
+        "Jan Pietersen-Bakker",
+        "1961-04-17",
+        "WMO-2026-77341",
+        "WMO-2026-99817",
+        "Budgetbeheer",
+        "schulden",
+    ];
+    assert!(errors.len() >= 10, "the failing calls failed: {errors:?}");
+    for body in &errors {
+        for p in personal {
+            assert!(!body.contains(p), "an error body shows {p}: {body}");
+        }
+    }
+    let logged = std::fs::read_to_string(&log).expect("log");
+    assert!(
+        logged.contains("DEBUG") && logged.contains("device enrolled"),
+        "the log was captured at debug level: {logged}"
+    );
+    for p in personal {
+        assert!(!logged.contains(p), "the log shows {p}");
+    }
 }

@@ -206,26 +206,27 @@ impl Drop for Binary {
 }
 
 /// Starts the real binary serving `db` on `addr` and waits until it answers; with `log`,
-/// its debug log goes into that file.
+/// all it writes (its debug log among it) goes into that file.
 pub async fn start_binary(db: &Path, addr: SocketAddr, log: Option<&Path>) -> Binary {
     let mut command = Command::new(env!("CARGO_BIN_EXE_keukentafel-server"));
-    command
-        .args([
-            "--db",
-            &db.display().to_string(),
-            "serve",
-            "--listen",
-            &addr.to_string(),
-        ])
-        .stdout(Stdio::null());
+    command.args([
+        "--db",
+        &db.display().to_string(),
+        "serve",
+        "--listen",
+        &addr.to_string(),
+    ]);
     match log {
         Some(path) => {
+            // The log goes to stdout; panics and anything else to stderr.
+            let file = std::fs::File::create(path).expect("log file");
             command
                 .env("RUST_LOG", "debug")
-                .stderr(std::fs::File::create(path).expect("log file"));
+                .stdout(file.try_clone().expect("log file"))
+                .stderr(file);
         }
         None => {
-            command.stderr(Stdio::null());
+            command.stdout(Stdio::null()).stderr(Stdio::null());
         }
     }
     let server = Binary(command.spawn().expect("start server"));
