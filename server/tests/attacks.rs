@@ -1228,7 +1228,11 @@ async fn guessing_enrolment_codes_from_one_address_gets_429() {
         .send()
         .await
         .expect("call");
-    assert_bare_refusal("enrol", &r.text().await.expect("body"), &[code.clone()]);
+    assert_bare_refusal(
+        "enrol",
+        &r.text().await.expect("body"),
+        std::slice::from_ref(&code),
+    );
     assert_eq!(
         enrol_from(&client_from(Ipv4Addr::new(127, 0, 0, 2)), &server, &code).await,
         200,
