@@ -39,7 +39,7 @@ use crate::storage::{DeviceRecord, SqliteStorage};
 const REVOCATION_CHECK: Duration = Duration::from_millis(500);
 
 /// Most client addresses whose failed attempts are remembered at once: a bound on the
-/// memory a spray of addresses can take; beyond it the oldest are forgotten.
+/// memory a spray of addresses can take.
 const MAX_TRACKED_CLIENTS: usize = 100_000;
 
 /// The server's defences against misbehaving and hostile clients. Every limit applies per
@@ -57,8 +57,8 @@ pub struct ServerConfig {
     pub max_failures_per_client: usize,
     /// The window over which failures are counted.
     pub failure_window: Duration,
-    /// Time a client has from connecting (or, on a reused connection, from the first byte
-    /// of the next request) to send a complete request head; then the connection is closed.
+    /// Time a client has to send a complete request head, from connecting or, on a
+    /// kept-alive connection, from the previous answer; then the connection is closed.
     pub header_read_timeout: Duration,
     /// Time a request (body included) may take before it is answered with HTTP 408.
     pub request_timeout: Duration,
@@ -201,16 +201,13 @@ fn count_failure(state: &AppState, client: ClientAddr) {
     let Some(ip) = client.0 else { return };
     let mut failures = state.failures.lock().unwrap_or_else(|p| p.into_inner());
     if failures.len() >= MAX_TRACKED_CLIENTS && !failures.contains_key(&ip) {
+        // Expired counts go first. If most are still fresh, all go: whoever sprays this many
+        // addresses is not slowed by a count per address anyway, and clearing keeps the
+        // cost of a call constant on average.
         let since = Instant::now().checked_sub(state.config.failure_window);
         failures.retain(|_, r| r.back().is_some_and(|t| since.is_none_or(|s| *t >= s)));
-        if failures.len() >= MAX_TRACKED_CLIENTS {
-            let oldest = failures
-                .iter()
-                .min_by_key(|(_, r)| r.back().copied())
-                .map(|(k, _)| *k);
-            if let Some(k) = oldest {
-                failures.remove(&k);
-            }
+        if failures.len() >= MAX_TRACKED_CLIENTS / 2 {
+            failures.clear();
         }
     }
     let recent = failures.entry(ip).or_default();
@@ -284,9 +281,9 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let timeout = state.config.header_read_timeout;
     let service = app(state).into_make_service_with_connect_info::<SocketAddr>();
-    // hyper's header read timeout only runs from the first byte of a request; the first
-    // request timeout also bounds a connection that sends nothing or stalls before hyper
-    // knows its protocol.
+    // hyper's header read timeout bounds each request head, and a kept-alive connection
+    // waiting for the next; the first request timeout bounds a connection that sends
+    // nothing, which the detection of its HTTP version would wait on for ever.
     let mut server = axum_server::from_tcp(listener)?
         .handle(handle)
         .first_request_timeout(timeout);

@@ -997,6 +997,29 @@ async fn a_connection_that_never_sends_a_request_is_closed() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kept_alive_connection_left_idle_after_a_request_is_closed() {
+    let dir = tempfile::tempdir().expect("dir");
+    let server = common::start_with(dir.path(), impatient(), None).await;
+    let mut tcp = tokio::net::TcpStream::connect(server.addr)
+        .await
+        .expect("connect");
+    tcp.write_all(b"GET /health HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        .await
+        .expect("request");
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !String::from_utf8_lossy(&answer).contains("\"ok\"") {
+        let n = tcp.read(&mut buf).await.expect("answer");
+        assert!(n > 0, "answered before closing");
+        answer.extend_from_slice(&buf[..n]);
+    }
+    let read = tokio::time::timeout(Duration::from_secs(10), tcp.read(&mut buf))
+        .await
+        .expect("the server hangs up on the idle connection");
+    assert_eq!(read.unwrap_or(0), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn request_headers_dribbled_over_tls_are_cut_off() {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let dir = tempfile::tempdir().expect("dir");
@@ -1658,4 +1681,34 @@ async fn personal_data_never_reaches_the_logs_or_error_bodies() {
     for p in personal {
         assert!(!logged.contains(p), "the log shows {p}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_address_that_stopped_guessing_is_served_again_after_the_window() {
+    let dir = tempfile::tempdir().expect("dir");
+    let config = ServerConfig {
+        max_failures_per_client: 2,
+        failure_window: Duration::from_secs(2),
+        ..quick()
+    };
+    let server = common::start_with(dir.path(), config, None).await;
+    let sanne = server.add_member("Sanne", Role::Practitioner);
+    let code = server.invite(&sanne, 60_000);
+    for guess in ["AAAA-BBBB-CCC1", "AAAA-BBBB-CCC2"] {
+        assert_eq!(server.enrol(guess).await.status(), 401);
+    }
+    assert_eq!(server.enrol(&code).await.status(), 429);
+    let mut served = false;
+    for _ in 0..100 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        match server.enrol(&code).await.status().as_u16() {
+            429 => continue,
+            status => {
+                assert_eq!(status, 200);
+                served = true;
+                break;
+            }
+        }
+    }
+    assert!(served, "the block ends with the window");
 }
