@@ -2,14 +2,21 @@
 //! logic itself is the core's [`ServerSession`]; every database step runs on the blocking
 //! pool, never on the async workers.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
-use axum::extract::{DefaultBodyLimit, Path, State};
-use axum::http::HeaderMap;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::ws::{
+    Message, WebSocket, WebSocketUpgrade, rejection::WebSocketUpgradeRejection,
+};
+use axum::extract::{
+    ConnectInfo, DefaultBodyLimit, FromRequest, FromRequestParts, Path, Request, State,
+};
+use axum::http::{HeaderMap, StatusCode, request::Parts};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -30,6 +37,48 @@ use crate::storage::{DeviceRecord, SqliteStorage};
 
 /// How often an open connection re-checks that its device is still allowed.
 const REVOCATION_CHECK: Duration = Duration::from_millis(500);
+
+/// Most client addresses whose failed attempts are remembered at once: a bound on the
+/// memory a spray of addresses can take.
+const MAX_TRACKED_CLIENTS: usize = 100_000;
+
+/// The server's defences against misbehaving and hostile clients. Every limit applies per
+/// server process.
+#[derive(Clone, Debug)]
+pub struct ServerConfig {
+    /// Most sync connections one device may hold open at once; one more is answered with
+    /// HTTP 429 before the WebSocket upgrade. A device needs one (live sync); a few more
+    /// allow for a connection the device has given up on but the server not yet.
+    pub max_connections_per_device: usize,
+    /// Failed enrolments and authentications (unknown, used or expired code, missing or
+    /// unknown credential) from one client address within `failure_window`, after which
+    /// every enrolment and authenticated call from that address is answered with HTTP 429
+    /// until the window has passed. Successful calls do not count.
+    pub max_failures_per_client: usize,
+    /// The window over which failures are counted.
+    pub failure_window: Duration,
+    /// Time a client has to send a complete request head, from connecting or, on a
+    /// kept-alive connection, from the previous answer; then the connection is closed.
+    pub header_read_timeout: Duration,
+    /// Time a request (body included) may take before it is answered with HTTP 408.
+    pub request_timeout: Duration,
+    /// A sync connection that delivers no complete message (pings count) for this long is
+    /// closed. Devices ping every 20 seconds.
+    pub idle_timeout: Duration,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            max_connections_per_device: 4,
+            max_failures_per_client: 20,
+            failure_window: Duration::from_secs(600),
+            header_read_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(30),
+            idle_timeout: Duration::from_secs(60),
+        }
+    }
+}
 
 /// Counters for `/metrics`.
 #[derive(Debug, Default)]
@@ -58,19 +107,42 @@ pub struct AppState {
     hubs: Mutex<HashMap<WorkspaceId, broadcast::Sender<Notice>>>,
     metrics: Metrics,
     limits: Limits,
+    config: ServerConfig,
+    /// Open sync connections per device.
+    connections: Mutex<HashMap<DeviceId, usize>>,
+    /// Recent failed attempts per client address, oldest first.
+    failures: Mutex<HashMap<IpAddr, VecDeque<Instant>>>,
     shutdown: watch::Receiver<bool>,
 }
 
 impl AppState {
-    /// State over a store; flipping `shutdown` to true ends every open sync cleanly.
+    /// State over a store with the default [`ServerConfig`]; flipping `shutdown` to true
+    /// ends every open sync cleanly.
     pub fn new(storage: SqliteStorage, shutdown: watch::Receiver<bool>) -> Arc<AppState> {
+        AppState::with_config(storage, shutdown, ServerConfig::default())
+    }
+
+    /// State over a store with the given limits and timeouts.
+    pub fn with_config(
+        storage: SqliteStorage,
+        shutdown: watch::Receiver<bool>,
+        config: ServerConfig,
+    ) -> Arc<AppState> {
         Arc::new(AppState {
             storage: Arc::new(Mutex::new(storage)),
             hubs: Mutex::new(HashMap::new()),
             metrics: Metrics::default(),
             limits: Limits::default(),
+            config,
+            connections: Mutex::new(HashMap::new()),
+            failures: Mutex::new(HashMap::new()),
             shutdown,
         })
+    }
+
+    /// The limits and timeouts this state was made with.
+    pub fn config(&self) -> &ServerConfig {
+        &self.config
     }
 
     /// Devices connected for sync right now.
@@ -97,6 +169,148 @@ impl AppState {
     }
 }
 
+/// Refuses a client that failed too often lately. Without its address (a router served
+/// without connection info) nothing is counted.
+fn check_client(state: &AppState, client: ClientAddr) -> ServerResult<()> {
+    let Some(ip) = client.0 else { return Ok(()) };
+    let mut failures = state.failures.lock().unwrap_or_else(|p| p.into_inner());
+    let Some(recent) = failures.get_mut(&ip) else {
+        return Ok(());
+    };
+    let since = Instant::now().checked_sub(state.config.failure_window);
+    while recent
+        .front()
+        .is_some_and(|t| since.is_some_and(|s| *t < s))
+    {
+        recent.pop_front();
+    }
+    if recent.is_empty() {
+        failures.remove(&ip);
+        return Ok(());
+    }
+    if recent.len() >= state.config.max_failures_per_client {
+        return Err(ServerError::TooMany(
+            "too many failed attempts from this address; try again later",
+        ));
+    }
+    Ok(())
+}
+
+/// Counts a failed enrolment or authentication against the client's address.
+fn count_failure(state: &AppState, client: ClientAddr) {
+    let Some(ip) = client.0 else { return };
+    let mut failures = state.failures.lock().unwrap_or_else(|p| p.into_inner());
+    if failures.len() >= MAX_TRACKED_CLIENTS && !failures.contains_key(&ip) {
+        // Expired counts go first. If most are still fresh, all go: whoever sprays this many
+        // addresses is not slowed by a count per address anyway, and clearing keeps the
+        // cost of a call constant on average.
+        let since = Instant::now().checked_sub(state.config.failure_window);
+        failures.retain(|_, r| r.back().is_some_and(|t| since.is_none_or(|s| *t >= s)));
+        if failures.len() >= MAX_TRACKED_CLIENTS / 2 {
+            failures.clear();
+        }
+    }
+    let recent = failures.entry(ip).or_default();
+    recent.push_back(Instant::now());
+    // Only whether the limit is reached matters: older entries beyond it add nothing.
+    while recent.len() > state.config.max_failures_per_client {
+        recent.pop_front();
+    }
+}
+
+/// The address of the client, when the router is served with connection info (as
+/// [`serve`] does).
+#[derive(Clone, Copy, Debug)]
+struct ClientAddr(Option<IpAddr>);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(ClientAddr(
+            parts
+                .extensions
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|c| client_key(c.0.ip())),
+        ))
+    }
+}
+
+/// The address failures are counted against: an IPv6 client is its /64, since one
+/// subscriber usually has all of a /64 to pick addresses from.
+fn client_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6((u128::from(v6) & !u128::from(u64::MAX)).into()),
+        },
+    }
+}
+
+/// A JSON body whose rejection never echoes the input: the reasons serde gives quote
+/// what was sent, which may be a name.
+struct Body<T>(T);
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequest<S> for Body<T> {
+    type Rejection = ServerError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match Json::<T>::from_request(req, state).await {
+            Ok(Json(v)) => Ok(Body(v)),
+            Err(JsonRejection::MissingJsonContentType(_)) => {
+                Err(ServerError::BadRequest("expected a JSON body"))
+            }
+            Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                Err(ServerError::TooLarge("request body too large"))
+            }
+            Err(_) => Err(ServerError::BadRequest("malformed request body")),
+        }
+    }
+}
+
+/// Answers a request that takes longer than the configured time (a body sent a byte at a
+/// time, say) with 408. A WebSocket upgrade is answered at once, so a sync lasts longer.
+async fn request_deadline(
+    State(state): State<Arc<AppState>>,
+    req: Request,
+    next: Next,
+) -> Response {
+    match tokio::time::timeout(state.config.request_timeout, next.run(req)).await {
+        Ok(response) => response,
+        Err(_) => ServerError::Timeout.into_response(),
+    }
+}
+
+/// Serves the router on `listener` (HTTPS and WSS with `tls`) until `handle` shuts it
+/// down, with the header read timeout of the state's [`ServerConfig`] and each client's
+/// address known to the router.
+pub async fn serve(
+    listener: std::net::TcpListener,
+    state: Arc<AppState>,
+    tls: Option<axum_server::tls_rustls::RustlsConfig>,
+    handle: axum_server::Handle<SocketAddr>,
+) -> std::io::Result<()> {
+    let timeout = state.config.header_read_timeout;
+    let service = app(state).into_make_service_with_connect_info::<SocketAddr>();
+    // hyper's header read timeout bounds each request head, and a kept-alive connection
+    // waiting for the next; the first request timeout bounds a connection that sends
+    // nothing, which the detection of its HTTP version would wait on for ever.
+    let mut server = axum_server::from_tcp(listener)?
+        .handle(handle)
+        .first_request_timeout(timeout);
+    server.http_builder().http1().header_read_timeout(timeout);
+    match tls {
+        Some(config) => {
+            server
+                .acceptor(axum_server::tls_rustls::RustlsAcceptor::new(config))
+                .serve(service)
+                .await
+        }
+        None => server.serve(service).await,
+    }
+}
+
 fn lock(storage: &Mutex<SqliteStorage>) -> MutexGuard<'_, SqliteStorage> {
     // A panic while holding the lock cannot leave SQLite half-written: `immediate` rolls
     // back on a panic, and every write outside it is one statement or a savepoint.
@@ -116,6 +330,10 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/v1/admin/devices/{device}/revoke", post(admin_revoke))
         .route("/v1/admin/access-log/{case}", get(admin_access_log))
         .layer(DefaultBodyLimit::max(64 * 1024))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            request_deadline,
+        ))
         .with_state(state)
 }
 
@@ -174,8 +392,21 @@ async fn metrics(State(state): State<Arc<AppState>>) -> String {
 
 async fn enrol(
     State(state): State<Arc<AppState>>,
-    Json(req): Json<EnrolRequest>,
+    client: ClientAddr,
+    Body(req): Body<EnrolRequest>,
 ) -> ServerResult<Json<EnrolResponse>> {
+    check_client(&state, client)?;
+    let result = enrol_device(&state, req).await;
+    if matches!(
+        result,
+        Err(ServerError::Unauthorized(_) | ServerError::BadRequest(_))
+    ) {
+        count_failure(&state, client);
+    }
+    result
+}
+
+async fn enrol_device(state: &AppState, req: EnrolRequest) -> ServerResult<Json<EnrolResponse>> {
     if req.code.len() > 64 || req.label.chars().count() > 100 {
         return Err(ServerError::BadRequest("code or label too long"));
     }
@@ -218,28 +449,90 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
         .strip_prefix("Bearer ")
 }
 
-async fn authenticate(state: &AppState, headers: &HeaderMap) -> ServerResult<DeviceRecord> {
-    let hash = auth::credential_hash(
-        bearer(headers).ok_or(ServerError::Unauthorized("missing credential"))?,
-    );
-    state
-        .blocking(move |s| s.device_by_credential(&hash))
-        .await?
-        .ok_or(ServerError::Unauthorized("unknown credential"))
+/// The device of the request's credential (a revoked one too: the caller decides).
+async fn authenticate(
+    state: &AppState,
+    client: ClientAddr,
+    headers: &HeaderMap,
+) -> ServerResult<DeviceRecord> {
+    check_client(state, client)?;
+    let found = match bearer(headers) {
+        None => Err(ServerError::Unauthorized("missing credential")),
+        Some(credential) => {
+            let hash = auth::credential_hash(credential);
+            state
+                .blocking(move |s| s.device_by_credential(&hash))
+                .await?
+                .ok_or(ServerError::Unauthorized("unknown credential"))
+        }
+    };
+    if found.is_err() {
+        count_failure(state, client);
+    }
+    found
+}
+
+/// One of a device's sync connections; dropping it frees the place.
+struct ConnectionSlot {
+    state: Arc<AppState>,
+    device: DeviceId,
+}
+
+impl ConnectionSlot {
+    fn take(state: &Arc<AppState>, device: &DeviceId) -> Option<ConnectionSlot> {
+        let mut open = state.connections.lock().unwrap_or_else(|p| p.into_inner());
+        let n = open.entry(device.clone()).or_default();
+        if *n >= state.config.max_connections_per_device {
+            return None;
+        }
+        *n += 1;
+        Some(ConnectionSlot {
+            state: state.clone(),
+            device: device.clone(),
+        })
+    }
+}
+
+impl Drop for ConnectionSlot {
+    fn drop(&mut self) {
+        let mut open = self
+            .state
+            .connections
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = open.get_mut(&self.device) {
+            *n -= 1;
+            if *n == 0 {
+                open.remove(&self.device);
+            }
+        }
+    }
 }
 
 async fn sync(
     State(state): State<Arc<AppState>>,
+    client: ClientAddr,
     headers: HeaderMap,
-    ws: WebSocketUpgrade,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
-    let device = match authenticate(&state, &headers).await {
+    // Credential first: a caller without one learns nothing, not even how to upgrade.
+    let device = match authenticate(&state, client, &headers).await {
         Ok(d) => d,
         Err(e) => return e.into_response(),
     };
+    let ws = match ws {
+        Ok(ws) => ws,
+        Err(_) if device.revoked_at.is_some() => {
+            return ServerError::Unauthorized("this device was revoked").into_response();
+        }
+        Err(_) => return ServerError::BadRequest("expected a WebSocket upgrade").into_response(),
+    };
+    let Some(slot) = ConnectionSlot::take(&state, &device.device) else {
+        return ServerError::TooMany("too many sync connections for this device").into_response();
+    };
     ws.max_message_size(MAX_FRAME_BYTES)
         .max_frame_size(MAX_FRAME_BYTES)
-        .on_upgrade(move |socket| run_session(state, device, socket))
+        .on_upgrade(move |socket| run_session(state, device, socket, slot))
 }
 
 async fn send(
@@ -309,7 +602,12 @@ fn account(
     Ok(stored)
 }
 
-async fn run_session(state: Arc<AppState>, device: DeviceRecord, socket: WebSocket) {
+async fn run_session(
+    state: Arc<AppState>,
+    device: DeviceRecord,
+    socket: WebSocket,
+    _slot: ConnectionSlot,
+) {
     let (mut tx, mut rx) = socket.split();
     if device.revoked_at.is_some() {
         let _ = send(
@@ -355,14 +653,22 @@ async fn run_session(state: Arc<AppState>, device: DeviceRecord, socket: WebSock
     let mut notified = hub.subscribe();
     let mut check = tokio::time::interval(REVOCATION_CHECK);
     let mut shutdown = state.shutdown.clone();
+    // A frame dribbled in a byte at a time, or a peer gone silent, holds the connection
+    // only until this passes without a complete message.
+    let idle = state.config.idle_timeout;
+    let mut alive_until = tokio::time::Instant::now() + idle;
     loop {
         let step: Option<Vec<u8>> = tokio::select! {
-            msg = rx.next() => match msg {
-                Some(Ok(Message::Binary(frame))) => Some(frame.to_vec()),
-                Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
-                Some(Ok(Message::Text(_))) => Some(Vec::new()),
-                _ => break,
+            msg = rx.next() => {
+                alive_until = tokio::time::Instant::now() + idle;
+                match msg {
+                    Some(Ok(Message::Binary(frame))) => Some(frame.to_vec()),
+                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
+                    Some(Ok(Message::Text(_))) => Some(Vec::new()),
+                    _ => break,
+                }
             },
+            _ = tokio::time::sleep_until(alive_until) => break,
             notice = notified.recv() => match notice {
                 Ok(n) if n.from.as_ref() == Some(&device.device)
                     || !session.as_ref().is_some_and(|s| s.cares_about(&n.doc, &n.assigned)) => continue,
@@ -394,6 +700,7 @@ async fn run_session(state: Arc<AppState>, device: DeviceRecord, socket: WebSock
                 .bytes_in
                 .fetch_add(frame.len() as u64, Ordering::Relaxed);
         }
+        let from_client = step.is_some();
         let Some(mut s) = session.take() else { break };
         let dev = device.clone();
         let storage = state.storage.clone();
@@ -429,6 +736,10 @@ async fn run_session(state: Arc<AppState>, device: DeviceRecord, socket: WebSock
         if !send(&mut tx, &state, &replies).await {
             break;
         }
+        if from_client {
+            // The client's wait starts once it has the answer, however long the step took.
+            alive_until = tokio::time::Instant::now() + idle;
+        }
         for notice in notices {
             let _ = hub.send(notice);
         }
@@ -445,8 +756,12 @@ async fn run_session(state: Arc<AppState>, device: DeviceRecord, socket: WebSock
 // ---- admin API: the admin tool's operations over HTTP JSON, for an admin's or team lead's
 // enrolled device, within its own workspace.
 
-async fn admin(state: &AppState, headers: &HeaderMap) -> ServerResult<DeviceRecord> {
-    let device = authenticate(state, headers).await?;
+async fn admin(
+    state: &AppState,
+    client: ClientAddr,
+    headers: &HeaderMap,
+) -> ServerResult<DeviceRecord> {
+    let device = authenticate(state, client, headers).await?;
     if device.revoked_at.is_some() {
         return Err(ServerError::Unauthorized("this device was revoked"));
     }
@@ -479,10 +794,11 @@ pub struct AddMemberRequest {
 
 async fn admin_add_member(
     State(state): State<Arc<AppState>>,
+    client: ClientAddr,
     headers: HeaderMap,
-    Json(req): Json<AddMemberRequest>,
+    Body(req): Body<AddMemberRequest>,
 ) -> ServerResult<Json<serde_json::Value>> {
-    let caller = admin(&state, &headers).await?;
+    let caller = admin(&state, client, &headers).await?;
     if req.display_name.chars().count() > 100 {
         return Err(ServerError::BadRequest("display_name too long"));
     }
@@ -541,10 +857,11 @@ fn default_valid_hours() -> i64 {
 
 async fn admin_invite(
     State(state): State<Arc<AppState>>,
+    client: ClientAddr,
     headers: HeaderMap,
-    Json(req): Json<InviteRequest>,
+    Body(req): Body<InviteRequest>,
 ) -> ServerResult<Json<serde_json::Value>> {
-    let caller = admin(&state, &headers).await?;
+    let caller = admin(&state, client, &headers).await?;
     if !(1..=336).contains(&req.valid_hours) {
         return Err(ServerError::BadRequest(
             "valid_hours must be between 1 and 336",
@@ -572,9 +889,10 @@ async fn admin_invite(
 
 async fn admin_devices(
     State(state): State<Arc<AppState>>,
+    client: ClientAddr,
     headers: HeaderMap,
 ) -> ServerResult<Json<Vec<DeviceRecord>>> {
-    let caller = admin(&state, &headers).await?;
+    let caller = admin(&state, client, &headers).await?;
     Ok(Json(
         state
             .blocking(move |s| s.devices(&caller.workspace))
@@ -584,10 +902,11 @@ async fn admin_devices(
 
 async fn admin_revoke(
     State(state): State<Arc<AppState>>,
+    client: ClientAddr,
     headers: HeaderMap,
     Path(device): Path<String>,
 ) -> ServerResult<Json<serde_json::Value>> {
-    let caller = admin(&state, &headers).await?;
+    let caller = admin(&state, client, &headers).await?;
     let device = DeviceId::parse(&device).map_err(|_| ServerError::NotFound("device"))?;
     state
         .blocking(move |s| {
@@ -609,10 +928,11 @@ async fn admin_revoke(
 
 async fn admin_access_log(
     State(state): State<Arc<AppState>>,
+    client: ClientAddr,
     headers: HeaderMap,
     Path(case): Path<String>,
 ) -> ServerResult<Json<Vec<crate::storage::AccessRecord>>> {
-    let caller = admin(&state, &headers).await?;
+    let caller = admin(&state, client, &headers).await?;
     let case = CaseId::parse(&case).map_err(|_| ServerError::NotFound("case"))?;
     let records = state
         .blocking(move |s| {
@@ -626,4 +946,26 @@ async fn admin_access_log(
         })
         .await?;
     Ok(Json(records))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::IpAddr;
+
+    use super::client_key;
+
+    fn key(s: &str) -> IpAddr {
+        client_key(s.parse().expect("address"))
+    }
+
+    #[test]
+    fn failures_count_per_ipv4_address_and_per_ipv6_64() {
+        assert_ne!(key("192.0.2.1"), key("192.0.2.2"));
+        assert_eq!(key("::ffff:192.0.2.1"), key("192.0.2.1"));
+        assert_eq!(
+            key("2001:db8:1:2::1"),
+            key("2001:db8:1:2:ffff:ffff:ffff:ffff")
+        );
+        assert_ne!(key("2001:db8:1:2::1"), key("2001:db8:1:3::1"));
+    }
 }

@@ -23,6 +23,15 @@ pub enum ServerError {
     /// The request is malformed.
     #[error("bad request: {0}")]
     BadRequest(&'static str),
+    /// The request is larger than the server takes.
+    #[error("too large: {0}")]
+    TooLarge(&'static str),
+    /// The client is over a limit (failed attempts, open connections); it may try later.
+    #[error("too many requests: {0}")]
+    TooMany(&'static str),
+    /// The request took longer than the server waits.
+    #[error("request timed out")]
+    Timeout,
     /// The core refused or failed.
     #[error(transparent)]
     Core(#[from] keukentafel_core::Error),
@@ -41,6 +50,9 @@ impl IntoResponse for ServerError {
             ServerError::Forbidden(m) => (StatusCode::FORBIDDEN, (*m).to_owned()),
             ServerError::NotFound(m) => (StatusCode::NOT_FOUND, format!("{m} not found")),
             ServerError::BadRequest(m) => (StatusCode::BAD_REQUEST, (*m).to_owned()),
+            ServerError::TooLarge(m) => (StatusCode::PAYLOAD_TOO_LARGE, (*m).to_owned()),
+            ServerError::TooMany(m) => (StatusCode::TOO_MANY_REQUESTS, (*m).to_owned()),
+            ServerError::Timeout => (StatusCode::REQUEST_TIMEOUT, "request timed out".to_owned()),
             ServerError::Core(keukentafel_core::Error::Rule(v)) => {
                 (StatusCode::UNPROCESSABLE_ENTITY, v.to_string())
             }

@@ -6,6 +6,6 @@ pub mod auth;
 pub mod error;
 pub mod storage;
 
-pub use app::{AppState, app};
+pub use app::{AppState, ServerConfig, app, serve};
 pub use error::{ServerError, ServerResult};
 pub use storage::SqliteStorage;

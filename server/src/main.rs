@@ -7,7 +7,7 @@ use anyhow::{Context, bail};
 use clap::{Parser, Subcommand, ValueEnum};
 use keukentafel_core::model::{Mandate, Money, NewMember, ProvisionCategory, Role, Timestamp};
 use keukentafel_core::{DeviceId, MemberId, WorkspaceId};
-use keukentafel_server::{AppState, SqliteStorage, app, auth};
+use keukentafel_server::{AppState, SqliteStorage, auth};
 
 #[derive(Parser)]
 #[command(
@@ -333,31 +333,24 @@ fn serve(
             }
             on_signal.graceful_shutdown(Some(std::time::Duration::from_secs(10)));
         });
-        let service = app(state).into_make_service();
-        match tls {
+        let tls = match tls {
             Some((cert, key)) => {
                 let _ = rustls::crypto::ring::default_provider().install_default();
-                let config = axum_server::tls_rustls::RustlsConfig::from_pem_file(&cert, &key)
-                    .await
-                    .with_context(|| {
-                        format!(
-                            "reading TLS certificate {} and key {}",
-                            cert.display(),
-                            key.display()
-                        )
-                    })?;
-                axum_server::from_tcp_rustls(listener, config)?
-                    .handle(handle)
-                    .serve(service)
-                    .await?;
+                Some(
+                    axum_server::tls_rustls::RustlsConfig::from_pem_file(&cert, &key)
+                        .await
+                        .with_context(|| {
+                            format!(
+                                "reading TLS certificate {} and key {}",
+                                cert.display(),
+                                key.display()
+                            )
+                        })?,
+                )
             }
-            None => {
-                axum_server::from_tcp(listener)?
-                    .handle(handle)
-                    .serve(service)
-                    .await?
-            }
-        }
+            None => None,
+        };
+        keukentafel_server::serve(listener, state, tls, handle).await?;
         anyhow::Ok(())
     })
 }

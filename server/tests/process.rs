@@ -3,9 +3,8 @@
 
 mod common;
 
-use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use futures_util::SinkExt;
@@ -18,48 +17,6 @@ use keukentafel_core::{ChangeRef, MemberId};
 use keukentafel_server::{SqliteStorage, auth};
 use time::macros::date;
 use tokio_tungstenite::tungstenite::Message;
-
-fn free_addr() -> SocketAddr {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    l.local_addr().expect("addr")
-}
-
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-async fn start(db: &Path, addr: SocketAddr) -> Server {
-    let server = Server(
-        Command::new(env!("CARGO_BIN_EXE_keukentafel-server"))
-            .args([
-                "--db",
-                &db.display().to_string(),
-                "serve",
-                "--listen",
-                &addr.to_string(),
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start server"),
-    );
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while Instant::now() < deadline {
-        if reqwest::get(format!("http://{addr}/health"))
-            .await
-            .is_ok_and(|r| r.status().is_success())
-        {
-            return server;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("server did not come up");
-}
 
 /// A workspace with a team lead, and `codes` enrolment codes for their devices.
 fn prepare(db: &Path, codes: usize) -> Vec<String> {
@@ -134,8 +91,8 @@ async fn acknowledged_changes_survive_sigkill_of_the_server() {
     let dir = tempfile::tempdir().expect("dir");
     let db = dir.path().join("server.db");
     let codes = prepare(&db, 2);
-    let addr = free_addr();
-    let mut server = start(&db, addr).await;
+    let addr = common::free_addr();
+    let mut server = common::start_binary(&db, addr, None).await;
     let mut tablet = common::device(addr, dir.path(), "tablet", &codes[0]).await;
     let mut phone = common::device(addr, dir.path(), "phone", &codes[1]).await;
     let case = tablet
@@ -235,7 +192,7 @@ async fn acknowledged_changes_survive_sigkill_of_the_server() {
         }
         acknowledged.extend(accepted_heads(&a));
         acknowledged.extend(accepted_heads(&b));
-        server = start(&db, addr).await;
+        server = common::start_binary(&db, addr, None).await;
     }
     eprintln!("{KILLS} kills, {interrupted} of them before both pushes were acknowledged");
     for _ in 0..2 {
@@ -275,8 +232,8 @@ async fn sigterm_ends_open_syncs_cleanly() {
     let dir = tempfile::tempdir().expect("dir");
     let db = dir.path().join("server.db");
     let codes = prepare(&db, 1);
-    let addr = free_addr();
-    let mut server = start(&db, addr).await;
+    let addr = common::free_addr();
+    let mut server = common::start_binary(&db, addr, None).await;
     let mut tablet = common::device(addr, dir.path(), "tablet", &codes[0]).await;
     common::sync(addr, &mut tablet).await;
     let mut ws = common::connect(addr, &tablet.credential)
@@ -332,9 +289,9 @@ async fn serves_https_with_the_given_certificate() {
     let (cert_pem, key_pem) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
     std::fs::write(&cert_pem, cert.cert.pem()).expect("write cert");
     std::fs::write(&key_pem, cert.signing_key.serialize_pem()).expect("write key");
-    let addr = free_addr();
+    let addr = common::free_addr();
     let db = dir.path().join("server.db");
-    let _server = Server(
+    let _server = common::Binary(
         Command::new(env!("CARGO_BIN_EXE_keukentafel-server"))
             .args([
                 "--db",
