@@ -796,6 +796,93 @@ fn a_case_received_without_the_acknowledgement_arriving_is_still_erased_when_una
     );
 }
 
+/// Found by the simulation (seed 51): on an open connection, a push refused after a
+/// colleague's change reached the server came back with heads the device did not have yet;
+/// the device failed on the refusal, at every sync from then on.
+#[test]
+fn a_refusal_naming_changes_the_device_has_not_received_yet_is_taken_in_later() {
+    let mut server = server();
+    let dir = tempfile::tempdir().expect("dir");
+    let sanne = server.add_member("Sanne", Role::Practitioner);
+    let piet = server.add_member("Piet", Role::Practitioner);
+    let mut phone = server.device(dir.path(), "sanne", &sanne);
+    let mut laptop = server.device(dir.path(), "piet", &piet);
+    server.sync(&mut phone);
+    server.sync(&mut laptop);
+    let case = phone.store.create_case(new_case("2026-10")).expect("case");
+    phone
+        .store
+        .edit_case(&case, |doc, ctx| doc.assign(ctx, &piet))
+        .expect("assign");
+    server.sync(&mut phone);
+    server.sync(&mut laptop);
+
+    // Sanne's phone stays connected (live sync: pushes without a new hello).
+    let mut live = ServerSession::new(phone.peer.clone(), Limits::default(), &mut server.storage)
+        .expect("session");
+    for m in phone.store.sync_start().expect("start") {
+        for reply in live
+            .receive(&mut server.storage, &m.encode())
+            .expect("frame")
+        {
+            for r in phone.store.sync_receive(&reply).expect("take in").replies {
+                live.receive(&mut server.storage, &r.encode()).expect("ack");
+            }
+        }
+    }
+    // The office lowers her mandate; Piet's edit reaches the server; Sanne, not yet told
+    // of either, decides EUR 2,000 and pushes at once.
+    let since = server.workspace.heads();
+    server
+        .workspace
+        .set_mandate(
+            &server.lead,
+            Timestamp::now(),
+            &sanne,
+            &Mandate::default().with(ProvisionCategory::HuishoudelijkeHulp, Money::euros(1_000)),
+        )
+        .expect("lower mandate");
+    let changes = server.workspace.changes_since(&since);
+    server
+        .storage
+        .store_workspace(&server.workspace, &changes, &server.lead.device)
+        .expect("store");
+    laptop
+        .store
+        .edit_case(&case, |doc, ctx| {
+            doc.set_aanvraag_date(ctx, date!(2026 - 11 - 10))
+        })
+        .expect("Piet's edit");
+    server.sync(&mut laptop);
+    phone
+        .store
+        .edit_case(&case, |doc, ctx| {
+            let d = doc.draft_decision(ctx, decision(2_000))?;
+            doc.decide(ctx, &d)
+        })
+        .expect("decide");
+    for m in phone.store.sync_pushes().expect("pushes") {
+        for reply in live
+            .receive(&mut server.storage, &m.encode())
+            .expect("push")
+        {
+            assert!(matches!(reply, ServerMessage::Refused { .. }), "{reply:?}");
+            phone
+                .store
+                .sync_receive(&reply)
+                .expect("the refusal is taken in");
+        }
+    }
+    // The next sync brings Piet's edit, then the refusal again: now it is set aside.
+    server.sync(&mut phone);
+    assert_eq!(phone.store.quarantine().expect("quarantine").len(), 1);
+    assert_eq!(
+        phone.store.case(&case).expect("case"),
+        server_case(&server, &case),
+        "Sanne's phone holds what the server holds"
+    );
+}
+
 #[test]
 fn garbage_frames_end_the_session_and_store_nothing() {
     let mut server = server();

@@ -17,7 +17,6 @@ use time::macros::date;
 const KILLS: usize = 30;
 const KEY: [u8; 32] = [0x5a; 32];
 
-
 fn prepare(path: &std::path::Path) {
     let mut store = DeviceStore::open(path, &StoreKey::from_bytes(KEY)).expect("open");
     store

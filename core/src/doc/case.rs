@@ -329,6 +329,14 @@ impl CaseDoc {
 
     /// This replica as it was at `heads` (a state the server holds), without what came
     /// after: used to set refused local changes aside.
+    /// Whether this replica has every one of `changes`.
+    pub(crate) fn has_all(&self, changes: &[ChangeRef]) -> bool {
+        changes.iter().all(|c| {
+            c.to_hash()
+                .is_some_and(|h| self.doc.get_change_meta_by_hash(&h).is_some())
+        })
+    }
+
     pub(crate) fn at(&self, heads: &[ChangeRef]) -> Result<CaseDoc> {
         let hashes: Vec<_> = heads.iter().filter_map(ChangeRef::to_hash).collect();
         Self::from_automerge(self.doc.fork_at(&hashes)?)

@@ -172,6 +172,14 @@ impl WorkspaceDoc {
     }
 
     /// This replica as it was at `heads`; see [`crate::CaseDoc`]'s counterpart.
+    /// Whether this replica has every one of `changes`.
+    pub(crate) fn has_all(&self, changes: &[crate::ChangeRef]) -> bool {
+        changes.iter().all(|c| {
+            c.to_hash()
+                .is_some_and(|h| self.doc.get_change_meta_by_hash(&h).is_some())
+        })
+    }
+
     pub(crate) fn at(&self, heads: &[crate::ChangeRef]) -> Result<WorkspaceDoc> {
         let hashes: Vec<_> = heads.iter().filter_map(crate::ChangeRef::to_hash).collect();
         Self::read(self.doc.fork_at(&hashes)?)

@@ -245,6 +245,13 @@ impl DeviceStore {
                 doc, reason, heads, ..
             } => {
                 if !heads.0.is_empty() && self.holds(doc)? {
+                    if !self.has_all(doc, heads)? {
+                        // The server went on with changes this device has not received
+                        // yet, so the document cannot be set back to its heads now. The
+                        // local changes stay unsent: the next sync brings the server's
+                        // changes before the refusal again, and then they are set aside.
+                        return Ok(step);
+                    }
                     self.record_server_heads(doc, heads)?;
                 }
                 self.set_aside(doc, reason, false)?;
@@ -292,6 +299,17 @@ impl DeviceStore {
         Ok(match doc {
             DocRef::Case(id) => self.has_case(id)?,
             DocRef::Workspace(_) => self.workspace.is_some(),
+        })
+    }
+
+    fn has_all(&mut self, doc: &DocRef, heads: &Heads) -> Result<bool> {
+        let refs = heads.to_refs();
+        Ok(match doc {
+            DocRef::Workspace(_) => self.workspace.as_ref().is_some_and(|w| w.has_all(&refs)),
+            DocRef::Case(id) => {
+                self.ensure_loaded(id)?;
+                self.cases.get(id).is_some_and(|c| c.has_all(&refs))
+            }
         })
     }
 
