@@ -883,6 +883,40 @@ fn a_refusal_naming_changes_the_device_has_not_received_yet_is_taken_in_later() 
     );
 }
 
+/// Found by the simulation (seed 653): the acceptance of a push arrived after the case had
+/// been erased from the device (an earlier push of it refused), and the device failed on
+/// it; then, since the server counted the case as held, the device never got it back.
+#[test]
+fn an_acceptance_for_a_case_no_longer_here_is_harmless() {
+    let mut server = server();
+    let dir = tempfile::tempdir().expect("dir");
+    let sanne = server.add_member("Sanne", Role::Practitioner);
+    let mut phone = server.device(dir.path(), "sanne", &sanne);
+    server.sync(&mut phone);
+    let gone = keukentafel_core::sync::DocRef::Case(CaseId::random());
+    let step = phone
+        .store
+        .sync_receive(&ServerMessage::Accepted {
+            batch: 1,
+            doc: gone,
+            heads: keukentafel_core::sync::Heads(vec![[7; 32]]),
+        })
+        .expect("taken in");
+    assert!(step.stopped.is_none());
+    assert!(phone.store.my_cases().expect("list").is_empty());
+    // The next hello tells the server the case is not here; once answered, it is not
+    // listed again (a reconnect stays one small round trip).
+    assert!(matches!(
+        &phone.store.sync_start().expect("start")[0],
+        ClientMessage::Hello { lacking, .. } if lacking.len() == 1
+    ));
+    server.sync(&mut phone);
+    assert!(matches!(
+        &phone.store.sync_start().expect("start")[0],
+        ClientMessage::Hello { lacking, .. } if lacking.is_empty()
+    ));
+}
+
 #[test]
 fn garbage_frames_end_the_session_and_store_nothing() {
     let mut server = server();

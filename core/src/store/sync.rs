@@ -155,6 +155,9 @@ impl DeviceStore {
             rows.map(|id| Ok(DocRef::Case(CaseId::parse(&id?)?)))
                 .collect::<Result<_>>()?
         };
+        // Once this hello is answered the server knows of these; see `hello_answered`.
+        let listed: Vec<&str> = lacking.iter().map(DocRef::id).collect();
+        set_meta(&self.conn, "lacking_listed", &listed.join(","))?;
         let mut out = vec![ClientMessage::Hello {
             cursor: self.sync_cursor()?,
             lacking,
@@ -228,17 +231,26 @@ impl DeviceStore {
                     self.take_update(update)?;
                 }
                 if !more {
+                    self.hello_answered()?;
                     set_meta(&self.conn, "sync_cursor", &cursor.to_string())?;
                     step.replies.push(ClientMessage::Ack { cursor: *cursor });
                     step.up_to_date = !self.has_unsent()?;
                 }
             }
             ServerMessage::UpToDate { cursor } => {
+                self.hello_answered()?;
                 set_meta(&self.conn, "sync_cursor", &cursor.to_string())?;
                 step.up_to_date = !self.has_unsent()?;
             }
             ServerMessage::Accepted { doc, heads, .. } => {
-                self.set_server_heads(doc, heads)?;
+                if self.holds(doc)? {
+                    self.set_server_heads(doc, heads)?;
+                } else if let DocRef::Case(id) = doc {
+                    // Erased here since the push went out (an earlier push of it refused,
+                    // or unassigned meanwhile), yet stored there: the server now counts it
+                    // as held, so the next hello says it is not.
+                    self.mark_lacking(id)?;
+                }
                 step.up_to_date = !self.has_unsent()?;
             }
             ServerMessage::Refused {
@@ -313,6 +325,30 @@ impl DeviceStore {
         })
     }
 
+    /// The server believes this device holds a case it does not: the next hello says so,
+    /// and the server sends it whole if the member may see it.
+    fn mark_lacking(&self, id: &CaseId) -> Result<()> {
+        self.conn.execute(
+            "INSERT OR IGNORE INTO lacking (doc_id) VALUES (?1)",
+            [id.as_str()],
+        )?;
+        Ok(())
+    }
+
+    /// The answer to this connection's hello is complete: the server has taken note of the
+    /// documents it listed as lacking (and sent those the member may see), so they are not
+    /// listed again, which would cost every later reconnect its fast path.
+    fn hello_answered(&self) -> Result<()> {
+        if let Some(listed) = meta(&self.conn, "lacking_listed")?.filter(|l| !l.is_empty()) {
+            for id in listed.split(',') {
+                self.conn
+                    .execute("DELETE FROM lacking WHERE doc_id = ?1", [id])?;
+            }
+            set_meta(&self.conn, "lacking_listed", "")?;
+        }
+        Ok(())
+    }
+
     fn record_server_heads(&self, doc: &DocRef, heads: &Heads) -> Result<()> {
         self.conn.execute(
             "UPDATE documents SET server_heads = ?2 WHERE doc_id = ?1",
@@ -379,11 +415,7 @@ impl DeviceStore {
                 if !self.has_case(id)? {
                     // The server thinks this device holds the case (an erase raced its
                     // acknowledgement): ask for it whole at the next hello.
-                    self.conn.execute(
-                        "INSERT OR IGNORE INTO lacking (doc_id) VALUES (?1)",
-                        [id.as_str()],
-                    )?;
-                    return Ok(());
+                    return self.mark_lacking(id);
                 }
                 self.apply_remote_changes(id, bytes)?;
             }
