@@ -25,15 +25,15 @@ use clap::{Parser, Subcommand};
 use futures::{FutureExt, StreamExt, future::join_all, stream};
 use samod::{
     AcceptorHandle, AutomergeUrl, BackoffConfig, ConcurrencyConfig, ConnectionId, DialerEvent,
-    DialerHandle, DocHandle, Repo, RepoEvent, RepoObserver, ShareConfig, StorageOperation,
-    storage::TokioFilesystemStorage,
+    DialerHandle, DocHandle, PeerDocState, Repo, RepoEvent, RepoObserver, ShareConfig,
+    StorageOperation, storage::TokioFilesystemStorage,
 };
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use serde_json::{Value, json};
 use tokio::{
     signal::unix::{SignalKind, signal},
     sync::watch,
-    time::{MissedTickBehavior, timeout},
+    time::timeout,
 };
 
 /// Upper bound for any one phase (connect, sync of all documents, flush), so a
@@ -123,8 +123,7 @@ enum Cmd {
     },
 }
 
-#[tokio::main]
-async fn main() {
+fn main() {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_ansi(false)
@@ -134,7 +133,43 @@ async fn main() {
         )
         .init();
     let cli = Cli::parse();
-    let result = match cli.cmd {
+    // Clients drive their repos from one thread (document work still goes to
+    // a thread pool, see `fs_repo`): on a multi-threaded runtime samod's I/O
+    // task can pick up a new dial before `Repo::dial` has registered the
+    // dialer; it then logs "no dialer registered" and retries after a
+    // backoff, which would be timed.
+    let runtime = match cli.cmd {
+        Cmd::Serve { .. } => tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build(),
+        _ => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build(),
+    };
+    let result = match &runtime {
+        Ok(runtime) => runtime.block_on(run(cli.cmd)),
+        Err(e) => Err(anyhow!("starting the async runtime: {e}")),
+    };
+    let code = match result {
+        Ok(output) => {
+            if let Some(output) = output {
+                println!("{output}");
+            }
+            0
+        }
+        Err(e) => {
+            eprintln!("keukentafel-bench-samod: {e:#}");
+            1
+        }
+    };
+    // Every repo is stopped and flushed by now; dropping the runtime (still
+    // alive here) would wait a second or two on samod's idle background
+    // tasks, which the harness would count as server shutdown time.
+    std::process::exit(code)
+}
+
+async fn run(cmd: Cmd) -> Result<Option<Value>> {
+    match cmd {
         Cmd::Serve { port, storage } => serve(port, &storage).await.map(|()| None),
         Cmd::Seed { url, data, state } => seed(&url, &data, &state).await.map(Some),
         Cmd::Initial { url, state, client } => initial(&url, &state, &client).await.map(Some),
@@ -152,23 +187,7 @@ async fn main() {
             seconds,
         } => many(&url, &state, devices, seconds).await.map(Some),
         Cmd::Commit { dir, reps, data } => commit(&dir, reps, &data).await.map(Some),
-    };
-    let code = match result {
-        Ok(output) => {
-            if let Some(output) = output {
-                println!("{output}");
-            }
-            0
-        }
-        Err(e) => {
-            eprintln!("keukentafel-bench-samod: {e:#}");
-            1
-        }
-    };
-    // Every repo is stopped and flushed by now; dropping the runtime would
-    // wait a second or two on samod's idle background tasks, which the
-    // harness would count as server shutdown time.
-    std::process::exit(code)
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -275,19 +294,18 @@ fn notes_len(doc: &Automerge, path: &[String]) -> Result<usize> {
 }
 
 /// One change: `insert` spliced into the notes at `pos` (clamped to the text
-/// length), or at the end when `pos` is `None`.
+/// length), or at the end when `pos` is `None`. Returns the change's hash.
 fn splice_notes(
     doc: &mut Automerge,
     path: &[String],
     pos: Option<usize>,
     insert: &str,
-) -> Result<()> {
+) -> Result<ChangeHash> {
     let mut tx = doc.transaction();
     let obj = notes_obj(&tx, path)?;
     let len = tx.length(&obj);
     tx.splice_text(&obj, pos.unwrap_or(len).min(len), 0, insert)?;
-    tx.commit();
-    Ok(())
+    tx.commit().0.context("an edit made no change")
 }
 
 fn heads_hex(doc: &Automerge) -> Vec<String> {
@@ -309,10 +327,16 @@ fn has_changes(doc: &Automerge, heads: &[String]) -> Result<bool> {
 // ---------------------------------------------------------------------------
 // Repos and connections
 
+/// A device repo over durable storage in `dir`. Document work (applying and
+/// generating sync messages, saving) runs on a thread pool, as in samod's own
+/// server, so a device uses every core although its runtime has one thread.
 async fn fs_repo(dir: &Path) -> Result<Repo> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     Ok(Repo::build_tokio()
         .with_storage(TokioFilesystemStorage::new(dir))
+        .with_concurrency(ConcurrencyConfig::Threadpool(
+            rayon::ThreadPoolBuilder::new().build()?,
+        ))
         .load()
         .await)
 }
@@ -626,12 +650,6 @@ struct Device {
     notes_path: Vec<String>,
 }
 
-#[derive(Default)]
-struct DeviceRun {
-    latencies_ms: Vec<f64>,
-    errors: u64,
-}
-
 async fn many(url: &str, state: &Path, devices: usize, seconds: u64) -> Result<Value> {
     let seeded = read_seeded(state)?;
     ensure!(devices > 0, "--devices must be at least 1");
@@ -654,22 +672,50 @@ async fn many(url: &str, state: &Path, devices: usize, seconds: u64) -> Result<V
         .buffer_unordered(SETUP_PARALLELISM)
         .collect()
         .await;
-    let devices_ready = setup.into_iter().collect::<Result<Vec<_>>>()?;
+    let ready = setup.into_iter().collect::<Result<Vec<_>>>()?;
+    let mut events: Vec<_> = ready.iter().map(|d| d.dialer.events()).collect();
 
-    let run_start = Instant::now();
-    let deadline = run_start + Duration::from_secs(seconds);
-    let count = devices_ready.len();
-    let runs = join_all(devices_ready.iter().enumerate().map(|(i, device)| {
-        // Spread the devices' ticks over the second, as real devices would be.
+    // Open loop: edit k of every device is made at its own second k whether
+    // or not earlier edits were acknowledged, so a slow server sees the full
+    // load and its delays show up as latency.
+    let run_start = tokio::time::Instant::now();
+    let count = ready.len();
+    let outcomes = join_all(ready.iter().enumerate().flat_map(|(i, device)| {
+        // Spread the devices over the second, as real devices would be.
         let offset = Duration::from_secs(1).mul_f64(i as f64 / count as f64);
-        run_device(device, &seeded.small_edit, run_start + offset, deadline)
+        let insert = seeded.small_edit.as_str();
+        (0..seconds).map(move |k| {
+            let at = run_start + offset + Duration::from_secs(k);
+            async move {
+                tokio::time::sleep_until(at).await;
+                timed_edit(device, insert).await
+            }
+        })
     }))
     .await;
-    join_all(devices_ready.iter().map(|d| d.repo.stop())).await;
+    let mut errors = 0;
+    for device_events in &mut events {
+        while let Some(Some(event)) = device_events.next().now_or_never() {
+            if matches!(
+                event,
+                DialerEvent::Disconnected { .. }
+                    | DialerEvent::MaxRetriesReached
+                    | DialerEvent::PermanentFailure
+            ) {
+                errors += 1;
+            }
+        }
+    }
+    join_all(ready.iter().map(|d| d.repo.stop())).await;
 
-    let mut latencies: Vec<f64> = runs.iter().flat_map(|r| r.latencies_ms.clone()).collect();
+    let mut latencies: Vec<f64> = Vec::with_capacity(outcomes.len());
+    for outcome in outcomes {
+        match outcome {
+            Some(ms) => latencies.push(ms),
+            None => errors += 1,
+        }
+    }
     latencies.sort_by(f64::total_cmp);
-    let errors: u64 = runs.iter().map(|r| r.errors).sum();
     Ok(json!({
         "p50_ms": percentile(&latencies, 0.50),
         "p99_ms": percentile(&latencies, 0.99),
@@ -680,49 +726,43 @@ async fn many(url: &str, state: &Path, devices: usize, seconds: u64) -> Result<V
     }))
 }
 
-/// One edit per second until `deadline`; latency runs from the local change to
-/// the server's sync message acknowledging the new heads.
-async fn run_device(device: &Device, insert: &str, first: Instant, deadline: Instant) -> DeviceRun {
-    let mut run = DeviceRun::default();
-    let mut events = device.dialer.events();
-    let mut ticker = tokio::time::interval_at(first.into(), Duration::from_secs(1));
-    ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
-    loop {
-        ticker.tick().await;
-        if Instant::now() >= deadline {
-            break;
-        }
-        let start = Instant::now();
-        let edited = device
-            .handle
-            .with_document(|d| splice_notes(d, &device.notes_path, None, insert));
-        if edited.is_err() {
-            run.errors += 1;
-            continue;
-        }
-        match timeout(
-            ACK_TIMEOUT,
-            device.handle.they_have_our_changes(device.conn),
-        )
+/// One small edit; its latency in milliseconds runs from the local change
+/// until the server's sync state shows it holds that change. `None` when the
+/// edit fails or is not acknowledged within [`ACK_TIMEOUT`].
+async fn timed_edit(device: &Device, insert: &str) -> Option<f64> {
+    let start = Instant::now();
+    let hash = device
+        .handle
+        .with_document(|d| splice_notes(d, &device.notes_path, None, insert))
+        .ok()?;
+    timeout(ACK_TIMEOUT, acknowledged(&device.handle, device.conn, hash))
         .await
-        {
-            Ok(()) => run
-                .latencies_ms
-                .push(start.elapsed().as_secs_f64() * 1000.0),
-            Err(_) => run.errors += 1,
+        .ok()?;
+    Some(start.elapsed().as_secs_f64() * 1000.0)
+}
+
+/// Resolves once the heads shared with the peer on `conn` include `hash`.
+async fn acknowledged(handle: &DocHandle, conn: ConnectionId, hash: ChangeHash) {
+    let covered = |states: &HashMap<ConnectionId, PeerDocState>| {
+        states
+            .get(&conn)
+            .and_then(|s| s.shared_heads.as_ref())
+            .is_some_and(|shared| {
+                handle.with_document(|d| {
+                    d.get_change_by_hash(&hash).is_some()
+                        && !d.get_changes(shared).iter().any(|c| c.hash() == hash)
+                })
+            })
+    };
+    let (current, mut updates) = handle.peers();
+    if covered(&current) {
+        return;
+    }
+    while let Some(update) = updates.next().await {
+        if covered(&update) {
+            return;
         }
     }
-    while let Some(Some(event)) = events.next().now_or_never() {
-        if matches!(
-            event,
-            DialerEvent::Disconnected { .. }
-                | DialerEvent::MaxRetriesReached
-                | DialerEvent::PermanentFailure
-        ) {
-            run.errors += 1;
-        }
-    }
-    run
 }
 
 /// Nearest-rank percentile of sorted values; 0 when there are none.
