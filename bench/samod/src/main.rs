@@ -129,7 +129,9 @@ fn main() {
         .with_ansi(false)
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+                // samod warns about every message still queued for a
+                // connection closed at shutdown; RUST_LOG=warn shows them.
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("error")),
         )
         .init();
     let cli = Cli::parse();
