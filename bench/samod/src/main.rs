@@ -745,6 +745,9 @@ async fn many(url: &str, state: &Path, devices: usize, seconds: u64) -> Result<V
         "errors": errors,
         "devices": count,
         "seconds": seconds,
+        "note": "open loop: each device edits once a second whether or not earlier edits were \
+                 acknowledged; latency = local change until the heads shared with the server \
+                 include it; errors = not acknowledged within 10 s or connection lost",
     }))
 }
 
@@ -848,5 +851,7 @@ async fn commit(dir: &Path, reps: usize, data: &Path) -> Result<Value> {
         "median_ms": percentile(&times_ms, 0.50),
         "p95_ms": percentile(&times_ms, 0.95),
         "reps": reps,
+        "note": "timed: the change until samod's filesystem storage has written it \
+                 (tokio::fs::write, no fsync)",
     }))
 }
