@@ -3,6 +3,9 @@
 //! names a real case and carries (pieces of) real Automerge changes.
 
 use arbitrary::{Result, Unstructured};
+
+use crate::framing;
+use crate::mutate::{Rng, fix_checksums, inflate_chunks, mutate};
 use keukentafel_core::sync::{
     ClientMessage, DocChanges, DocRef, DocUpdate, Heads, Payload, ServerMessage,
 };
@@ -176,4 +179,73 @@ pub fn server_message(u: &mut Unstructured<'_>, pool: &Pool) -> Result<ServerMes
                 .collect::<Result<_>>()?,
         },
     })
+}
+
+/// Longest byte string the in-message mutations make.
+const MAX_BLOB: usize = 1 << 20;
+
+/// Mutates Automerge bytes, mostly uncompressed first, and mostly repairs their chunk
+/// checksums after.
+pub fn mutate_automerge(rng: &mut Rng, bytes: &[u8], pool: &Pool) -> Vec<u8> {
+    let mut out = if rng.one_in(4) {
+        mutate(rng, bytes, &pool.blobs, MAX_BLOB)
+    } else {
+        mutate(rng, &inflate_chunks(bytes), &pool.blobs, MAX_BLOB)
+    };
+    if !rng.one_in(4) {
+        fix_checksums(&mut out);
+    }
+    out
+}
+
+/// A push with one document's changes mutated, re-encoded so that the message still
+/// decodes and the mutation reaches the change decoder; `None` for other frames.
+pub fn mutate_client_frame(rng: &mut Rng, frame: &[u8], pool: &Pool) -> Option<Vec<u8>> {
+    let ClientMessage::Push { batch, mut docs } = ClientMessage::decode(frame).ok()? else {
+        return None;
+    };
+    let i = rng.below(docs.len());
+    let d = docs.get_mut(i)?;
+    d.changes = mutate_automerge(rng, &d.changes, pool);
+    Some(ClientMessage::Push { batch, docs }.encode())
+}
+
+/// An update with one document's payload mutated likewise; `None` for other frames.
+pub fn mutate_server_frame(rng: &mut Rng, frame: &[u8], pool: &Pool) -> Option<Vec<u8>> {
+    let ServerMessage::Updates {
+        cursor,
+        mut docs,
+        more,
+    } = ServerMessage::decode(frame).ok()?
+    else {
+        return None;
+    };
+    let i = rng.below(docs.len());
+    match &mut docs.get_mut(i)?.payload {
+        Payload::Full(b) | Payload::Changes(b) => *b = mutate_automerge(rng, b, pool),
+        Payload::Remove => return None,
+    }
+    Some(ServerMessage::Updates { cursor, docs, more }.encode())
+}
+
+/// Applies `one` to a frame of a framed input, trying the frames from a random one on.
+pub fn mutate_some_frame(
+    rng: &mut Rng,
+    input: &[u8],
+    pool: &Pool,
+    one: fn(&mut Rng, &[u8], &Pool) -> Option<Vec<u8>>,
+) -> Option<Vec<u8>> {
+    let mut frames: Vec<Vec<u8>> = framing::split(input)
+        .into_iter()
+        .map(<[u8]>::to_vec)
+        .collect();
+    let start = rng.below(frames.len());
+    for k in 0..frames.len() {
+        let i = (start + k) % frames.len();
+        if let Some(m) = one(rng, &frames[i], pool) {
+            frames[i] = m;
+            return Some(framing::join(&frames));
+        }
+    }
+    None
 }

@@ -172,7 +172,10 @@ fn worker(name: &str, seconds: u64, seed: u64, current: &Path) -> anyhow::Result
     let mut target = targets::target(name, &fixture)?;
     let corpus = corpus_of(name)?;
     anyhow::ensure!(!corpus.is_empty(), "{name} has no corpus; run seed-corpus");
-    let pool = Pool::from_frames(corpus.iter().flat_map(|c| target.frames(c)));
+    let mut pool = Pool::from_frames(corpus.iter().flat_map(|c| target.frames(c)));
+    if pool.blobs.is_empty() {
+        pool.blobs.clone_from(&corpus);
+    }
     let started = Instant::now();
     let deadline = started + Duration::from_secs(seconds);
     let mut rng = Rng::new(seed ^ u64::from(crc(name)));
@@ -194,8 +197,13 @@ fn worker(name: &str, seconds: u64, seed: u64, current: &Path) -> anyhow::Result
             generated += 1;
             g
         } else {
-            let base = rng.below(corpus.len());
-            mutate(&mut rng, &corpus[base], &corpus, MAX_INPUT)
+            let base = &corpus[rng.below(corpus.len())];
+            let inside = if rng.below(8) < 3 {
+                target.mutate_inside(&mut rng, base, &pool)
+            } else {
+                None
+            };
+            inside.unwrap_or_else(|| mutate(&mut rng, base, &corpus, MAX_INPUT))
         };
         std::fs::write(current, &input)?;
         executions += 1;
@@ -314,8 +322,12 @@ fn run(target: Option<String>, seconds: u64, seed: u64) -> anyhow::Result<ExitCo
         } else {
             0.0
         };
+        let contained = report
+            .as_ref()
+            .and_then(|r| r["contained_panics"].as_u64())
+            .unwrap_or(0);
         println!(
-            "{name}: {executions} executions in {secs:.1} s ({rate:.0}/s), {} new findings",
+            "{name}: {executions} executions in {secs:.1} s ({rate:.0}/s), {} new findings, {contained} decoder panics contained by the core",
             usize::from(finding.is_some())
         );
         summary.push(serde_json::json!({
@@ -323,6 +335,7 @@ fn run(target: Option<String>, seconds: u64, seed: u64) -> anyhow::Result<ExitCo
             "executions": executions,
             "per_second": rate.round(),
             "findings": usize::from(finding.is_some()),
+            "contained_panics": contained,
         }));
         if let Some((path, why)) = finding {
             println!("{name}: {why}; replay with: {}", replay_command(&path));

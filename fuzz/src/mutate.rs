@@ -236,6 +236,78 @@ pub fn mutate(rng: &mut Rng, base: &[u8], others: &[Vec<u8>], max_len: usize) ->
     data
 }
 
+/// The first bytes of every Automerge chunk.
+const MAGIC: [u8; 4] = [0x85, 0x6f, 0x4a, 0x83];
+
+/// Recomputes the checksum of every Automerge chunk in `data` whose declared length fits, so
+/// that a mutated chunk gets past the checksum to the column decoders.
+pub fn fix_checksums(data: &mut [u8]) {
+    use sha2::Digest;
+    let mut at = 0;
+    while let Some(found) = data
+        .get(at..)
+        .and_then(|rest| rest.windows(4).position(|w| w == MAGIC))
+    {
+        let start = at + found;
+        at = start + 4;
+        let Some((n, len)) = leb_at(data, start + 9) else {
+            continue;
+        };
+        let Some(end) = usize::try_from(len)
+            .ok()
+            .and_then(|len| (start + 9 + n).checked_add(len))
+            .filter(|end| *end <= data.len())
+        else {
+            continue;
+        };
+        let hash = sha2::Sha256::digest(&data[start + 8..end]);
+        data[start + 4..start + 8].copy_from_slice(&hash[..4]);
+    }
+}
+
+/// Most bytes [`inflate_chunks`] inflates one chunk to.
+const MAX_INFLATED: u64 = 4 << 20;
+
+/// `data` with every compressed change chunk (type 2) replaced by the same change
+/// uncompressed (type 1), so that mutations hit the columns rather than deflate's bit
+/// stream. Chunks are walked from the start; whatever does not parse is kept as it is.
+pub fn inflate_chunks(data: &[u8]) -> Vec<u8> {
+    use std::io::Read as _;
+    let mut out = Vec::with_capacity(data.len());
+    let mut at = 0;
+    while at < data.len() {
+        let parsed = data
+            .get(at..at + 4)
+            .filter(|m| *m == MAGIC)
+            .and_then(|_| Some((*data.get(at + 8)?, leb_at(data, at + 9)?)))
+            .and_then(|(kind, (n, len))| {
+                let body = at + 9 + n;
+                let end = body.checked_add(usize::try_from(len).ok()?)?;
+                (end <= data.len()).then_some((kind, body, end))
+            });
+        let Some((kind, body, end)) = parsed else {
+            out.extend_from_slice(&data[at..]);
+            break;
+        };
+        let mut inflated = Vec::new();
+        let ok = kind == 2
+            && flate2::read::DeflateDecoder::new(&data[body..end])
+                .take(MAX_INFLATED)
+                .read_to_end(&mut inflated)
+                .is_ok();
+        if ok {
+            out.extend_from_slice(&data[at..at + 8]);
+            out.push(1);
+            uleb(&mut out, inflated.len() as u64);
+            out.extend_from_slice(&inflated);
+        } else {
+            out.extend_from_slice(&data[at..end]);
+        }
+        at = end;
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -264,6 +336,18 @@ mod tests {
         let mut s = Vec::new();
         sleb(&mut s, -1);
         assert_eq!(s, vec![0x7f]);
+    }
+
+    #[test]
+    fn a_broken_checksum_is_repaired() {
+        let mut chunk = MAGIC.to_vec();
+        chunk.extend_from_slice(&[0; 4]);
+        chunk.extend_from_slice(&[1, 3, b'a', b'b', b'c']);
+        let mut framed = [b"xy".as_slice(), &chunk, b"z"].concat();
+        fix_checksums(&mut framed);
+        use sha2::Digest;
+        let hash = sha2::Sha256::digest([1, 3, b'a', b'b', b'c']);
+        assert_eq!(&framed[6..10], &hash[..4]);
     }
 
     #[test]

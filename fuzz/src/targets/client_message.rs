@@ -4,7 +4,8 @@ use arbitrary::Unstructured;
 use keukentafel_core::sync::ClientMessage;
 
 use super::Target;
-use crate::generate::{Pool, client_message};
+use crate::generate::{Pool, client_message, mutate_client_frame};
+use crate::mutate::Rng;
 
 /// Decodes a frame; what decodes must encode and decode to the same message.
 pub struct ClientMessageTarget;
@@ -18,6 +19,10 @@ impl Target for ClientMessageTarget {
                 "a decoded message does not round-trip"
             );
         }
+    }
+
+    fn mutate_inside(&self, rng: &mut Rng, input: &[u8], pool: &Pool) -> Option<Vec<u8>> {
+        mutate_client_frame(rng, input, pool)
     }
 
     fn generate(

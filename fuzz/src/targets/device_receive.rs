@@ -13,7 +13,8 @@ use keukentafel_core::{CaseFilter, DeviceStore, StoreKey};
 use super::{Target, copy_db, scratch_dir};
 use crate::fixture::Fixture;
 use crate::framing;
-use crate::generate::{Pool, server_message};
+use crate::generate::{Pool, mutate_server_frame, mutate_some_frame, server_message};
+use crate::mutate::Rng;
 
 const KEY: [u8; 32] = [0x5a; 32];
 
@@ -123,6 +124,10 @@ impl Target for DeviceReceiveTarget {
             .map(|_| Ok(server_message(u, pool)?.encode()))
             .collect::<arbitrary::Result<Vec<_>>>()?;
         Ok(Some(framing::join(&frames)))
+    }
+
+    fn mutate_inside(&self, rng: &mut Rng, input: &[u8], pool: &Pool) -> Option<Vec<u8>> {
+        mutate_some_frame(rng, input, pool, mutate_server_frame)
     }
 
     fn frames<'a>(&self, data: &'a [u8]) -> Vec<&'a [u8]> {

@@ -8,6 +8,8 @@ use keukentafel_core::{Author, CaseDoc, Limits, WorkspaceDoc};
 
 use super::Target;
 use crate::fixture::Fixture;
+use crate::generate::{Pool, mutate_automerge};
+use crate::mutate::Rng;
 
 /// The entry points, by the input's first byte (modulo their number).
 pub const MODES: [&str; 7] = [
@@ -60,6 +62,11 @@ fn workspace_survives(doc: &WorkspaceDoc) {
 }
 
 impl Target for DocumentTarget {
+    fn mutate_inside(&self, rng: &mut Rng, input: &[u8], pool: &Pool) -> Option<Vec<u8>> {
+        let (mode, bytes) = input.split_first()?;
+        Some([vec![*mode], mutate_automerge(rng, bytes, pool)].concat())
+    }
+
     fn run(&mut self, data: &[u8]) {
         let Some((mode, bytes)) = data.split_first() else {
             return;

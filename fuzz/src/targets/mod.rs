@@ -10,6 +10,7 @@ use arbitrary::Unstructured;
 
 use crate::fixture::Fixture;
 use crate::generate::Pool;
+use crate::mutate::Rng;
 
 /// Every target, in the order `run --all` runs them.
 pub const NAMES: [&str; 5] = [
@@ -33,6 +34,12 @@ pub trait Target {
         _pool: &Pool,
     ) -> arbitrary::Result<Option<Vec<u8>>> {
         Ok(None)
+    }
+
+    /// Mutates the Automerge bytes an input carries where they sit (inside a message, behind
+    /// a selector byte), keeping the rest intact; `None` when it carries none.
+    fn mutate_inside(&self, _rng: &mut Rng, _input: &[u8], _pool: &Pool) -> Option<Vec<u8>> {
+        None
     }
 
     /// The frames an input carries, for collecting a [`Pool`] from the corpus.

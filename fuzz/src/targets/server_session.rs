@@ -13,7 +13,8 @@ use keukentafel_core::{CaseDoc, Limits, WorkspaceDoc};
 use super::Target;
 use crate::fixture::Fixture;
 use crate::framing;
-use crate::generate::{Pool, client_message};
+use crate::generate::{Pool, client_message, mutate_client_frame, mutate_some_frame};
+use crate::mutate::Rng;
 
 /// The server's side of sync against hostile frames.
 pub struct ServerSessionTarget {
@@ -97,6 +98,10 @@ impl Target for ServerSessionTarget {
             frames.push(client_message(u, pool)?.encode());
         }
         Ok(Some(framing::join(&frames)))
+    }
+
+    fn mutate_inside(&self, rng: &mut Rng, input: &[u8], pool: &Pool) -> Option<Vec<u8>> {
+        mutate_some_frame(rng, input, pool, mutate_client_frame)
     }
 
     fn frames<'a>(&self, data: &'a [u8]) -> Vec<&'a [u8]> {
