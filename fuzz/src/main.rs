@@ -65,8 +65,12 @@ enum Cmd {
         #[arg(long)]
         target: Option<String>,
     },
-    /// Writes a new fixture and every target's corpus from real messages and crafted bombs.
-    SeedCorpus,
+    /// Writes every target's corpus from real messages and crafted bombs.
+    SeedCorpus {
+        /// Replaces the fixture too: the sync targets' regressions then lose their meaning.
+        #[arg(long)]
+        new_fixture: bool,
+    },
     /// One target's loop, in a child process of `run`.
     #[command(hide = true)]
     Worker {
@@ -95,7 +99,7 @@ fn main() -> ExitCode {
             seed,
         } => run(target, seconds, seed),
         Cmd::Replay { file, target } => replay(&file, target),
-        Cmd::SeedCorpus => seed_corpus(),
+        Cmd::SeedCorpus { new_fixture } => seed_corpus(new_fixture),
         Cmd::Worker {
             target,
             seconds,
@@ -384,8 +388,8 @@ fn replay(file: &Path, target: Option<String>) -> anyhow::Result<ExitCode> {
     })
 }
 
-fn seed_corpus() -> anyhow::Result<ExitCode> {
-    for (target, n) in seeds::write_all(crate_dir())? {
+fn seed_corpus(new_fixture: bool) -> anyhow::Result<ExitCode> {
+    for (target, n) in seeds::write_all(crate_dir(), new_fixture)? {
         println!("{target}: {n} inputs");
     }
     Ok(ExitCode::SUCCESS)

@@ -183,7 +183,7 @@ fn new_case(assigned: Vec<MemberId>) -> NewCase {
 }
 
 /// A new fixture: a team lead and a practitioner, and a case the practitioner opened.
-fn fixture() -> anyhow::Result<(Fixture, Author)> {
+fn fixture() -> anyhow::Result<Fixture> {
     let lead = Author {
         member: MemberId::random(),
         device: DeviceId::random(),
@@ -231,7 +231,7 @@ fn fixture() -> anyhow::Result<(Fixture, Author)> {
             device: sanne.device.clone(),
         },
     };
-    Ok((fixture, lead))
+    Ok(fixture)
 }
 
 /// The cursor a device acknowledges after sending `frames` to a fresh session over the
@@ -262,13 +262,27 @@ fn cursor_after(fixture: &Fixture, frames: &[Vec<u8>]) -> anyhow::Result<u64> {
     Ok(cursor)
 }
 
-/// Writes a new fixture and every target's corpus under `dir` (the crate's directory),
-/// replacing what was there. Returns per target how many inputs it wrote.
-pub fn write_all(dir: &Path) -> anyhow::Result<Vec<(&'static str, usize)>> {
-    let (fixture, lead) = fixture()?;
-    fixture.save_to(&dir.join("fixture"))?;
+/// Writes every target's corpus under `dir` (the crate's directory), replacing what was
+/// there, against the committed fixture, or a new one with `new_fixture` (which leaves the
+/// sync targets' regressions without meaning). Returns per target how many inputs it wrote.
+pub fn write_all(dir: &Path, new_fixture: bool) -> anyhow::Result<Vec<(&'static str, usize)>> {
+    if new_fixture || !dir.join("fixture").exists() {
+        fixture()?.save_to(&dir.join("fixture"))?;
+    }
     let fixture = Fixture::load_from(&dir.join("fixture"))?;
     let sanne = fixture.author();
+    let lead = Author {
+        member: fixture
+            .workspace_doc()?
+            .workspace()
+            .members
+            .iter()
+            .find(|(_, m)| m.role == Role::TeamLead)
+            .map(|(id, _)| id.clone())
+            .ok_or_else(|| anyhow::anyhow!("the fixture has no team lead"))?,
+        // Any device of the team lead may change the workspace.
+        device: DeviceId::random(),
+    };
     let mut ws = fixture.workspace_doc()?;
     let state = ws.workspace().clone();
     let ctx = Context {
@@ -410,6 +424,26 @@ pub fn write_all(dir: &Path) -> anyhow::Result<Vec<(&'static str, usize)>> {
             "ack-unsent".into(),
             vec![hello.clone(), ClientMessage::Ack { cursor: 99 }.encode()],
         ),
+        // Hostile but well-formed: one case's changes under another's id, a whole document
+        // offered as changes, a hello that lists the workspace as lacking.
+        (
+            "push-new-case-under-existing-id".into(),
+            vec![hello.clone(), push(&case_ref, &opened_changes)],
+        ),
+        (
+            "push-document-as-changes".into(),
+            vec![hello.clone(), push(&case_ref, &opened.save())],
+        ),
+        (
+            "hello-lacking-workspace".into(),
+            vec![
+                ClientMessage::Hello {
+                    cursor: 0,
+                    lacking: vec![ws_ref.clone(), opened_ref.clone()],
+                }
+                .encode(),
+            ],
+        ),
     ];
     let first = vec![hello.clone(), push(&case_ref, &all_edits)];
     let ack = ClientMessage::Ack {
@@ -509,6 +543,26 @@ pub fn write_all(dir: &Path) -> anyhow::Result<Vec<(&'static str, usize)>> {
                 }
                 .encode(),
             ],
+        ),
+        (
+            "full-other-case-under-this-id".into(),
+            vec![update(&case_ref, Payload::Full(opened.save()), false)],
+        ),
+        (
+            "full-workspace-as-case".into(),
+            vec![update(
+                &opened_ref,
+                Payload::Full(fixture.workspace.clone()),
+                false,
+            )],
+        ),
+        (
+            "changes-for-unknown-case".into(),
+            vec![update(
+                &opened_ref,
+                Payload::Changes(opened_changes.clone()),
+                false,
+            )],
         ),
     ];
     for (name, b) in &bombs.documents {

@@ -121,7 +121,7 @@ impl WorkspaceDoc {
     /// Applies changes that came from elsewhere; see [`crate::CaseDoc::apply_remote`].
     pub fn apply_remote(&mut self, bytes: &[u8], limits: &Limits) -> Result<bool> {
         let heads = self.doc.get_heads();
-        let merged = untrusted::apply_changes(&self.doc, bytes, limits)?;
+        let (merged, _) = untrusted::apply_changes(&self.doc, bytes, limits)?;
         if merged.get_heads() == heads {
             return Ok(false);
         }
