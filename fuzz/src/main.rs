@@ -23,8 +23,8 @@ use keukentafel_fuzz::{corpus_dir, crate_dir, input_name, inputs_in, regressions
 #[global_allocator]
 static ALLOCATOR: cap::Cap<std::alloc::System> = cap::Cap::new(std::alloc::System, usize::MAX);
 
-/// Most memory one worker may hold.
-const MEMORY_LIMIT: usize = 2 << 30;
+/// Most memory one worker may hold, in MiB, unless told otherwise.
+const DEFAULT_MEMORY_MIB: usize = 2048;
 
 /// Longest input the mutator makes.
 const MAX_INPUT: usize = 1 << 20;
@@ -56,6 +56,9 @@ enum Cmd {
         /// Seed of the mutator; the same seed makes the same inputs.
         #[arg(long, default_value_t = 1)]
         seed: u64,
+        /// Most memory a worker may hold, in MiB; an allocation beyond it is a finding.
+        #[arg(long, default_value_t = DEFAULT_MEMORY_MIB)]
+        memory_limit_mib: usize,
     },
     /// Runs one input through its target (by default the target named by its directory).
     Replay {
@@ -83,21 +86,37 @@ enum Cmd {
         /// Where the input being run is kept, for the parent to find after an abort.
         #[arg(long)]
         current: PathBuf,
+        #[arg(long, default_value_t = DEFAULT_MEMORY_MIB)]
+        memory_limit_mib: usize,
     },
 }
 
 fn main() -> ExitCode {
-    if ALLOCATOR.set_limit(MEMORY_LIMIT).is_err() {
+    let cli = Cli::parse();
+    let memory_mib = match &cli.command {
+        Cmd::Run {
+            memory_limit_mib, ..
+        }
+        | Cmd::Worker {
+            memory_limit_mib, ..
+        } => *memory_limit_mib,
+        _ => DEFAULT_MEMORY_MIB,
+    };
+    if ALLOCATOR
+        .set_limit(memory_mib.saturating_mul(1 << 20))
+        .is_err()
+    {
         eprintln!("cannot set the memory limit");
         return ExitCode::FAILURE;
     }
-    let result = match Cli::parse().command {
+    let result = match cli.command {
         Cmd::Run {
             target,
             all: _,
             seconds,
             seed,
-        } => run(target, seconds, seed),
+            memory_limit_mib,
+        } => run(target, seconds, seed, memory_limit_mib),
         Cmd::Replay { file, target } => replay(&file, target),
         Cmd::SeedCorpus { new_fixture } => seed_corpus(new_fixture),
         Cmd::Worker {
@@ -105,6 +124,7 @@ fn main() -> ExitCode {
             seconds,
             seed,
             current,
+            memory_limit_mib: _,
         } => worker(&target, seconds, seed, &current),
     };
     match result {
@@ -253,7 +273,12 @@ fn crc(name: &str) -> u32 {
     })
 }
 
-fn run(target: Option<String>, seconds: u64, seed: u64) -> anyhow::Result<ExitCode> {
+fn run(
+    target: Option<String>,
+    seconds: u64,
+    seed: u64,
+    memory_mib: usize,
+) -> anyhow::Result<ExitCode> {
     let names: Vec<String> = match target {
         Some(t) => vec![t],
         None => NAMES.iter().map(|s| (*s).to_owned()).collect(),
@@ -272,6 +297,8 @@ fn run(target: Option<String>, seconds: u64, seed: u64) -> anyhow::Result<ExitCo
             .arg(seed.to_string())
             .arg("--current")
             .arg(&current)
+            .arg("--memory-limit-mib")
+            .arg(memory_mib.to_string())
             .stdout(Stdio::piped())
             .spawn()?;
         let limit = Instant::now() + Duration::from_secs(per_target) + GRACE;
