@@ -129,5 +129,9 @@ pub(crate) fn apply_changes(
     // Automerge 0.12 panics on when walking it (fuzz finding server_session/e258ff4f): walk
     // the new changes here, contained, so such a copy is refused before anyone uses it.
     let added = contained("changes", || Ok(doc.get_changes_added(&copy)))?;
+    // A copy whose saved bytes do not load would be stored and then lock everyone out of
+    // the document. Release builds of Automerge 0.12 accept some crafted changes that debug
+    // builds refuse (fuzz finding document/ba8eb10f): refuse such a copy here.
+    contained("changes", || Automerge::load(&copy.save()))?;
     Ok((copy, added))
 }
