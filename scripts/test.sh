@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test of the project: formatting, lints, all Rust tests (unit, integration,
-# property, crash and doc tests), and the binding tests in Python and Kotlin against a real
-# server, after generating the Kotlin, Swift and Python bindings, and the demo app's UI test.
+# property, crash and doc tests), a bounded fuzzing run of every decoder of untrusted
+# bytes, and the binding tests in Python and Kotlin against a real server, after generating
+# the Kotlin, Swift and Python bindings, and the demo app's UI test.
 # Exits non-zero on the first failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,6 +15,8 @@ echo "== cargo clippy"
 cargo clippy --locked --workspace --all-targets -- -D warnings
 echo "== cargo test"
 cargo test --locked --workspace
+echo "== fuzz: every target, bounded (see fuzz/README.md)"
+cargo run --locked -p keukentafel-fuzz -- run --all --seconds 90
 # The binding tests start the real server binary.
 cargo build --locked -p keukentafel-server
 

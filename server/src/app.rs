@@ -808,7 +808,14 @@ async fn admin_add_member(
     let mandate = req
         .mandate
         .iter()
-        .fold(Mandate::default(), |m, (c, e)| m.with(*c, Money::euros(*e)));
+        .try_fold(Mandate::default(), |m, (c, e)| {
+            Money::try_euros(*e)
+                .filter(|a| a.cents() >= 0)
+                .map(|a| m.with(*c, a))
+        })
+        .ok_or(ServerError::BadRequest(
+            "mandate amounts must be whole euros, not negative and not absurdly large",
+        ))?;
     state
         .blocking(move |s| {
             s.immediate(|s| {

@@ -135,7 +135,9 @@ fn parse_mandate(s: &str) -> Result<(ProvisionCategory, i64), String> {
     let euros = euros
         .trim()
         .parse::<i64>()
-        .map_err(|_| "EUROS must be a whole number".to_owned())?;
+        .ok()
+        .filter(|e| Money::try_euros(*e).is_some_and(|m| m.cents() >= 0))
+        .ok_or("EUROS must be a whole, non-negative number of euros within range")?;
     Ok((cat, euros))
 }
 

@@ -233,6 +233,20 @@ async fn an_admin_manages_the_team_over_the_admin_api() {
         .await
         .expect("call");
     assert_eq!(r.status(), 422, "the rulebook's refusal is a clear error");
+    for euros in [i64::MAX, -1] {
+        let r = http
+            .post(url("/v1/admin/members"))
+            .bearer_auth(&admin.credential)
+            .json(&serde_json::json!({ "display_name": "Piet", "role": "practitioner", "mandate": { "huishoudelijke_hulp": euros } }))
+            .send()
+            .await
+            .expect("call");
+        assert_eq!(
+            r.status(),
+            400,
+            "a mandate of {euros} euros is a bad request"
+        );
+    }
     let r = http
         .get(url(&format!(
             "/v1/admin/access-log/{}",

@@ -203,7 +203,7 @@ impl CaseDoc {
             return Ok(false);
         }
         let heads = self.doc.get_heads();
-        let merged = untrusted::apply_changes(&self.doc, bytes, limits)?;
+        let (merged, _) = untrusted::apply_changes(&self.doc, bytes, limits)?;
         if merged.get_heads() == heads {
             return Ok(false);
         }

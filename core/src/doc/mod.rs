@@ -74,9 +74,8 @@ pub(crate) fn ingest<S>(
     read: impl Fn(&Automerge) -> Result<S>,
     mut judge: impl FnMut(Option<&S>, &S, Option<&ItemRef>) -> Result<()>,
 ) -> Result<Automerge> {
-    let merged = untrusted::apply_changes(base, bytes, limits)?;
-    // `a.get_changes_added(b)`: the changes b has that a lacks.
-    let mut pending = base.get_changes_added(&merged);
+    // With the changes `merged` has that `base` lacks.
+    let (merged, mut pending) = untrusted::apply_changes(base, bytes, limits)?;
     let actor = actor_for(&author.device);
     let forged = || rules::RuleViolation::NotAuthorized {
         action: rules::Action::WriteAsAnother,

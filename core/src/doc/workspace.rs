@@ -126,7 +126,7 @@ impl WorkspaceDoc {
             return Ok(false);
         }
         let heads = self.doc.get_heads();
-        let merged = untrusted::apply_changes(&self.doc, bytes, limits)?;
+        let (merged, _) = untrusted::apply_changes(&self.doc, bytes, limits)?;
         if merged.get_heads() == heads {
             return Ok(false);
         }

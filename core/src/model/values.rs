@@ -16,6 +16,15 @@ impl Money {
         Money(euros * 100)
     }
 
+    /// From whole euros that came from outside (the admin API, the admin tool): `None`
+    /// when the amount in cents does not fit.
+    pub const fn try_euros(euros: i64) -> Option<Self> {
+        match euros.checked_mul(100) {
+            Some(cents) => Some(Money(cents)),
+            None => None,
+        }
+    }
+
     /// The amount in cents.
     pub const fn cents(self) -> i64 {
         self.0
@@ -93,6 +102,17 @@ impl fmt::Display for Period {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn euros_from_outside_that_do_not_fit_in_cents_are_refused() {
+        assert_eq!(Money::try_euros(1200), Some(Money::euros(1200)));
+        assert_eq!(
+            Money::try_euros(i64::MAX / 100),
+            Some(Money(i64::MAX / 100 * 100))
+        );
+        assert_eq!(Money::try_euros(i64::MAX / 100 + 1), None);
+        assert_eq!(Money::try_euros(i64::MIN), None);
+    }
 
     #[test]
     fn money_reads_as_people_write_it() {
