@@ -167,7 +167,11 @@ impl DeviceStore {
     }
 
     /// The local changes the server lacks, as pushes, without a hello: for a connection
-    /// that stays open (live sync), where the server already streams its changes.
+    /// that stays open (live sync), where the server already streams its changes. Call it
+    /// once the pushes already out are answered ([`SyncRound::settled`]): a refusal sets a
+    /// document back, and a push built on the refused changes that was already on its way
+    /// could still be stored (if the rule it broke no longer applies by then), leaving the
+    /// server with changes this device has set aside.
     pub fn sync_pushes(&mut self) -> Result<Vec<ClientMessage>> {
         let mut out = Vec::new();
         let dirty: Vec<(String, String, Vec<u8>)> = {

@@ -168,6 +168,9 @@ struct Conn {
     /// Whether the device still reads it.
     device_open: bool,
     round: SyncRound,
+    /// Edits made while pushes were out: pushed once those are answered, as the app's
+    /// driver does (a push built on changes a refusal is about to set back must not follow).
+    edited: bool,
     to_server: VecDeque<(i64, Vec<u8>)>,
     to_device: VecDeque<(i64, Vec<u8>)>,
 }
@@ -442,6 +445,7 @@ impl World {
             session,
             device_open: true,
             round: SyncRound::new(&[]),
+            edited: false,
             to_server: VecDeque::new(),
             to_device: VecDeque::new(),
         };
@@ -735,15 +739,32 @@ impl World {
         }
         if step.stopped.is_some() {
             self.cut(c, false);
+            return Ok(());
+        }
+        let waiting = self
+            .conns
+            .get(&c)
+            .is_some_and(|conn| conn.edited && conn.round.settled());
+        if waiting {
+            self.push_now(d)?;
         }
         Ok(())
     }
 
-    /// After a local edit on a connected device: its pushes go out at once (live sync).
+    /// After a local edit on a connected device: its pushes go out at once (live sync), or
+    /// once the pushes already out are answered.
     fn push_now(&mut self, d: usize) -> Result<(), String> {
         let Some(c) = self.devices[d].conn else {
             return Ok(());
         };
+        let Some(conn) = self.conns.get_mut(&c) else {
+            return Ok(());
+        };
+        if !conn.round.settled() {
+            conn.edited = true;
+            return Ok(());
+        }
+        conn.edited = false;
         let Some(store) = self.devices[d].store.as_mut() else {
             return Ok(());
         };
@@ -752,6 +773,7 @@ impl World {
             .map_err(|e| format!("device {d} could not push: {e}"))?;
         let at = self.now() + self.latency();
         if let Some(conn) = self.conns.get_mut(&c) {
+            conn.round = SyncRound::new(&pushes);
             for m in pushes {
                 conn.to_server.push_back((at, m.encode()));
             }
