@@ -1,0 +1,286 @@
+// The client-side commands of the reference runner (see README.md for what each
+// one times). Every client is the latest automerge-repo 2.x with NodeFS storage.
+import fs from "node:fs"
+import path from "node:path"
+import {
+  clientRepo,
+  closeRepos,
+  connect,
+  freshDir,
+  headsOf,
+  localHolds,
+  notesOf,
+  median,
+  percentile,
+  performance,
+  readSeed,
+  seconds,
+  serverHeads,
+  serverHolds,
+  covers,
+  spliceNotes,
+} from "./client.mjs"
+import { log, readJson, writeJson } from "./io.mjs"
+
+function readManifest(data) {
+  return readJson(path.join(data, "manifest.json"))
+}
+
+/** Loads every seeded document from the repo's own storage (no network). */
+async function loadAll(repo, urls) {
+  return Promise.all(urls.map(url => repo.find(url)))
+}
+
+export async function seed(args) {
+  const manifest = readManifest(args.data)
+  const dir = freshDir(path.join(args.state, "seed-client"))
+  const t0 = performance.now()
+  const repo = clientRepo(dir)
+  const { serverStorageId } = connect(repo, args.url)
+  const handles = manifest.cases.map(c =>
+    repo.import(new Uint8Array(fs.readFileSync(path.join(args.data, c.file)))),
+  )
+  const storageId = await serverStorageId
+  await Promise.all(handles.map(h => serverHolds(h, storageId, headsOf(h))))
+  await repo.flush()
+  const elapsed = seconds(t0)
+
+  const urls = handles.map(h => h.url)
+  writeJson(path.join(args.state, "ids.json"), urls)
+  writeJson(path.join(args.state, "seed.json"), {
+    urls,
+    heads: handles.map(headsOf),
+    notes_paths: manifest.cases.map(c => c.notes_path),
+    notes_lengths: handles.map(
+      (h, i) => notesOf(h.doc(), manifest.cases[i].notes_path).length,
+    ),
+    small_edit: manifest.small_edit,
+  })
+  await repo.shutdown()
+  return { seconds: elapsed, docs: handles.length }
+}
+
+export async function initial(args) {
+  const s = readSeed(args.state)
+  const dir = freshDir(args.client)
+  const t0 = performance.now()
+  const repo = clientRepo(dir)
+  connect(repo, args.url)
+  const handles = await Promise.all(s.urls.map(url => repo.find(url)))
+  await Promise.all(handles.map((h, i) => localHolds(h, s.heads[i])))
+  await repo.flush()
+  const elapsed = seconds(t0)
+
+  handles.forEach((h, i) => {
+    if (notesOf(h.doc(), s.notes_paths[i]).length !== s.notes_lengths[i]) {
+      throw new Error(`document ${i} arrived with different notes`)
+    }
+  })
+  await repo.shutdown()
+  return {
+    seconds: elapsed,
+    docs: handles.length,
+    note: "from repo creation over empty storage to every document complete (heads and notes as seeded) and flushed",
+  }
+}
+
+/** Waits until server and client announce the same heads for the document. */
+function inSync(handle, storageId) {
+  return serverHolds(handle, storageId, headsOf(handle)).then(() =>
+    localHolds(handle, serverHeads(handle, storageId)),
+  )
+}
+
+export async function reconnect(args) {
+  const s = readSeed(args.state)
+  const repo = clientRepo(args.client)
+  const l0 = performance.now()
+  const handles = await loadAll(repo, s.urls)
+  const load = seconds(l0)
+
+  const t0 = performance.now()
+  const { serverStorageId } = connect(repo, args.url)
+  const storageId = await serverStorageId
+  await Promise.all(handles.map(h => inSync(h, storageId)))
+  const elapsed = seconds(t0)
+  await repo.shutdown()
+  return {
+    seconds: elapsed,
+    docs: handles.length,
+    load_seconds: load,
+    note: "timed from connecting (every document already loaded from disk, load_seconds untimed) until the server has answered each document's sync with the same heads",
+  }
+}
+
+export async function offlineDay(args) {
+  const s = readSeed(args.state)
+  const manifest = readManifest(args.data)
+
+  // Office: online edits the device has to receive (untimed).
+  const officeDir = freshDir(path.join(args.state, `office-${process.pid}`))
+  const office = clientRepo(officeDir)
+  const officeConn = connect(office, args.url)
+  const officeSid = await officeConn.serverStorageId
+  const officeHeads = new Map()
+  for (const e of manifest.office) {
+    const h = await office.find(s.urls[e.case])
+    spliceNotes(h, s.notes_paths[e.case], e.pos, e.insert)
+    officeHeads.set(e.case, headsOf(h))
+  }
+  await Promise.all(
+    [...officeHeads].map(async ([i, heads]) =>
+      serverHolds(await office.find(s.urls[i]), officeSid, heads),
+    ),
+  )
+  await closeRepos([office])
+  fs.rmSync(officeDir, { recursive: true, force: true })
+
+  // Device: a day of offline edits, flushed to its own storage (untimed). It
+  // syncs every case it holds: it cannot know which ones the office touched.
+  const device = clientRepo(args.client)
+  const handles = await loadAll(device, s.urls)
+  for (const e of manifest.offline_day) {
+    spliceNotes(handles[e.case], s.notes_paths[e.case], e.pos, e.insert)
+  }
+  await device.flush()
+  const edited = [...new Set(manifest.offline_day.map(e => e.case))]
+
+  const t0 = performance.now()
+  const { serverStorageId } = connect(device, args.url)
+  const storageId = await serverStorageId
+  await Promise.all([
+    ...edited.map(i => serverHolds(handles[i], storageId, headsOf(handles[i]))),
+    ...[...officeHeads].map(([i, heads]) => localHolds(handles[i], heads)),
+  ])
+  await device.flush()
+  const elapsed = seconds(t0)
+  await device.shutdown()
+  return {
+    seconds: elapsed,
+    device_edits: manifest.offline_day.length,
+    office_edits: manifest.office.length,
+    note: `device holds all ${s.urls.length} cases (loaded from disk untimed) and syncs each on connect; timed from connecting until the server holds the device's edits and the device holds (flushed) the office edits`,
+  }
+}
+
+export async function many(args) {
+  const s = readSeed(args.state)
+  const devices = Number(args.devices)
+  const total = Number(args.seconds)
+  const insert = s.small_edit.insert
+  const root = freshDir(path.join(args.state, `many-${process.pid}`))
+  let errors = 0
+  const onError = err => {
+    errors++
+    log("error in a client:", err?.message ?? String(err))
+  }
+  process.on("uncaughtException", onError)
+  process.on("unhandledRejection", onError)
+
+  // Set-up (untimed): every device fetches its case over its own connection.
+  const clients = []
+  for (let i = 0; i < devices; i++) {
+    const repo = clientRepo(path.join(root, String(i)))
+    const { serverStorageId } = connect(repo, args.url)
+    clients.push({ repo, serverStorageId, doc: i % s.urls.length })
+  }
+  await Promise.all(
+    clients.map(async c => {
+      c.storageId = await c.serverStorageId
+      c.handle = await c.repo.find(s.urls[c.doc])
+      await localHolds(c.handle, s.heads[c.doc])
+    }),
+  )
+  let measuring = false
+  for (const c of clients) {
+    c.repo.networkSubsystem.on("peer-disconnected", () => {
+      if (measuring) onError(new Error("a device lost its connection"))
+    })
+  }
+  log(`${devices} devices connected`)
+
+  // Each device edits once a second, at its own offset inside the second; an
+  // edit's latency ends when the server announces heads that include it.
+  const latencies = []
+  let pushed = 0
+  const settle = c => {
+    const theirs = serverHeads(c.handle, c.storageId)
+    if (!theirs) return
+    const now = performance.now()
+    while (c.pending.length && covers(c.handle.doc(), theirs, c.pending[0].heads)) {
+      latencies.push(now - c.pending.shift().t0)
+    }
+  }
+  measuring = true
+  const start = performance.now()
+  await Promise.all(
+    clients.map(
+      c =>
+        new Promise(resolve => {
+          c.pending = []
+          c.handle.on("remote-heads", () => settle(c))
+          c.handle.on("heads-changed", () => settle(c))
+          const offset = Math.random() * 1000
+          let k = 0
+          const tick = () => {
+            if (k >= total) return resolve()
+            try {
+              const doc = c.handle.doc()
+              spliceNotes(c.handle, s.notes_paths[c.doc], notesOf(doc, s.notes_paths[c.doc]).length, insert)
+              c.pending.push({ heads: headsOf(c.handle), t0: performance.now() })
+              pushed++
+            } catch (err) {
+              onError(err)
+            }
+            k++
+            setTimeout(tick, Math.max(0, start + offset + k * 1000 - performance.now()))
+          }
+          setTimeout(tick, offset)
+        }),
+    ),
+  )
+  // Late acknowledgements still count; what is not acknowledged by then is an error.
+  const drainUntil = performance.now() + 10_000
+  while (clients.some(c => c.pending.length) && performance.now() < drainUntil) {
+    await new Promise(r => setTimeout(r, 50))
+  }
+  measuring = false
+  const unacked = clients.reduce((n, c) => n + c.pending.length, 0)
+  errors += unacked
+  await closeRepos(clients.map(c => c.repo))
+  fs.rmSync(root, { recursive: true, force: true })
+
+  latencies.sort((a, b) => a - b)
+  return {
+    p50_ms: median(latencies),
+    p99_ms: percentile(latencies, 99),
+    edits: latencies.length,
+    errors,
+    pushed,
+    unacknowledged: unacked,
+    note: "latency from the local change until the server's sync message announces heads that include it; every device has its own Repo, NodeFS storage and WebSocket",
+  }
+}
+
+export async function commit(args) {
+  const manifest = readManifest(args.data)
+  const reps = Number(args.reps)
+  const repo = clientRepo(freshDir(args.dir))
+  const c = manifest.cases[0]
+  const handle = repo.import(new Uint8Array(fs.readFileSync(path.join(args.data, c.file))))
+  await repo.flush()
+  const times = []
+  for (let r = 0; r < reps; r++) {
+    const t0 = performance.now()
+    spliceNotes(handle, c.notes_path, notesOf(handle.doc(), c.notes_path).length, manifest.small_edit.insert)
+    await repo.flush([handle.documentId])
+    times.push(performance.now() - t0)
+  }
+  await repo.shutdown()
+  times.sort((a, b) => a - b)
+  return {
+    median_ms: median(times),
+    p95_ms: percentile(times, 95),
+    note: "handle.change (notes splice) then repo.flush of that document: written to its files, NodeFS never fsyncs",
+  }
+}
