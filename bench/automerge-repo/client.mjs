@@ -124,9 +124,44 @@ export function serverHolds(handle, storageId, heads) {
 export function localHolds(handle, heads) {
   return waitFor(
     handle,
-    () => A.hasHeads(handle.doc(), heads),
+    () => handle.isReady() && A.hasHeads(handle.doc(), heads),
     "a document to arrive",
   )
+}
+
+/**
+ * A handle for a document the server has, without giving up when the connection
+ * drops mid-way: find() reports "unavailable" when its only peer disconnects,
+ * and the handle still becomes ready once the reconnected server sends it.
+ */
+export function fetchDoc(repo, url) {
+  return repo.find(url, { allowableStates: ["ready", "unavailable"] })
+}
+
+/**
+ * Runs `task` over `items` with at most `limit` in flight, results in order. The
+ * server drops a client whose keepalive pong waits behind more than ~5 s of
+ * queued sync messages, and a client that loses its only peer mid-find may never
+ * get those documents; a bounded window keeps the queues short.
+ */
+export async function inWindow(items, limit, task) {
+  const results = new Array(items.length)
+  let next = 0
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++
+      results[i] = await task(items[i], i)
+    }
+  }
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker))
+  return results
+}
+
+/** Counts lost connections (the server drops clients that miss a keepalive pong). */
+export function countDisconnects(repo) {
+  const counter = { disconnects: 0 }
+  repo.networkSubsystem.on("peer-disconnected", () => counter.disconnects++)
+  return counter
 }
 
 /** The notes text of a case document. */

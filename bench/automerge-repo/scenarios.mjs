@@ -2,8 +2,12 @@
 // one times). Every client is the latest automerge-repo 2.x with NodeFS storage.
 import fs from "node:fs"
 import path from "node:path"
+import { monitorEventLoopDelay } from "node:perf_hooks"
 import {
+  inWindow,
   clientRepo,
+  countDisconnects,
+  fetchDoc,
   closeRepos,
   connect,
   freshDir,
@@ -31,17 +35,24 @@ async function loadAll(repo, urls) {
   return Promise.all(urls.map(url => repo.find(url)))
 }
 
+/** Seeding imports and waits in batches so the event loop keeps answering keepalive pings. */
+const SEED_BATCH = 100
+
 export async function seed(args) {
   const manifest = readManifest(args.data)
   const dir = freshDir(path.join(args.state, "seed-client"))
   const t0 = performance.now()
   const repo = clientRepo(dir)
-  const { serverStorageId } = connect(repo, args.url)
-  const handles = manifest.cases.map(c =>
-    repo.import(new Uint8Array(fs.readFileSync(path.join(args.data, c.file)))),
-  )
-  const storageId = await serverStorageId
-  await Promise.all(handles.map(h => serverHolds(h, storageId, headsOf(h))))
+  const storageId = await connect(repo, args.url).serverStorageId
+  const handles = []
+  for (let start = 0; start < manifest.cases.length; start += SEED_BATCH) {
+    const batch = manifest.cases.slice(start, start + SEED_BATCH).map(c =>
+      repo.import(new Uint8Array(fs.readFileSync(path.join(args.data, c.file)))),
+    )
+    await Promise.all(batch.map(h => serverHolds(h, storageId, headsOf(h))))
+    handles.push(...batch)
+    log(`seeded ${handles.length} of ${manifest.cases.length}`)
+  }
   await repo.flush()
   const elapsed = seconds(t0)
 
@@ -60,16 +71,26 @@ export async function seed(args) {
   return { seconds: elapsed, docs: handles.length }
 }
 
+/** Documents a new device fetches at once (see inWindow). */
+const FETCH_WINDOW = 100
+
 export async function initial(args) {
   const s = readSeed(args.state)
   const dir = freshDir(args.client)
   const t0 = performance.now()
   const repo = clientRepo(dir)
-  connect(repo, args.url)
-  const handles = await Promise.all(s.urls.map(url => repo.find(url)))
-  await Promise.all(handles.map((h, i) => localHolds(h, s.heads[i])))
+  // Asking before the handshake is done makes find() give up: the adapter counts
+  // as ready after 1 s without a server, and then no peer has the document.
+  const lost = countDisconnects(repo)
+  await connect(repo, args.url).serverStorageId
+  const handles = await inWindow(s.urls, FETCH_WINDOW, async (url, i) => {
+    const h = await fetchDoc(repo, url)
+    await localHolds(h, s.heads[i])
+    return h
+  })
   await repo.flush()
   const elapsed = seconds(t0)
+  const disconnects = lost.disconnects
 
   handles.forEach((h, i) => {
     if (notesOf(h.doc(), s.notes_paths[i]).length !== s.notes_lengths[i]) {
@@ -80,6 +101,7 @@ export async function initial(args) {
   return {
     seconds: elapsed,
     docs: handles.length,
+    disconnects,
     note: "from repo creation over empty storage to every document complete (heads and notes as seeded) and flushed",
   }
 }
@@ -98,16 +120,19 @@ export async function reconnect(args) {
   const handles = await loadAll(repo, s.urls)
   const load = seconds(l0)
 
+  const lost = countDisconnects(repo)
   const t0 = performance.now()
   const { serverStorageId } = connect(repo, args.url)
   const storageId = await serverStorageId
   await Promise.all(handles.map(h => inSync(h, storageId)))
   const elapsed = seconds(t0)
+  const disconnects = lost.disconnects
   await repo.shutdown()
   return {
     seconds: elapsed,
     docs: handles.length,
     load_seconds: load,
+    disconnects,
     note: "timed from connecting (every document already loaded from disk, load_seconds untimed) until the server has answered each document's sync with the same heads",
   }
 }
@@ -123,13 +148,14 @@ export async function offlineDay(args) {
   const officeSid = await officeConn.serverStorageId
   const officeHeads = new Map()
   for (const e of manifest.office) {
-    const h = await office.find(s.urls[e.case])
+    const h = await fetchDoc(office, s.urls[e.case])
+    await localHolds(h, s.heads[e.case])
     spliceNotes(h, s.notes_paths[e.case], e.pos, e.insert)
     officeHeads.set(e.case, headsOf(h))
   }
   await Promise.all(
     [...officeHeads].map(async ([i, heads]) =>
-      serverHolds(await office.find(s.urls[i]), officeSid, heads),
+      serverHolds(await fetchDoc(office, s.urls[i]), officeSid, heads),
     ),
   )
   await closeRepos([office])
@@ -145,6 +171,7 @@ export async function offlineDay(args) {
   await device.flush()
   const edited = [...new Set(manifest.offline_day.map(e => e.case))]
 
+  const lost = countDisconnects(device)
   const t0 = performance.now()
   const { serverStorageId } = connect(device, args.url)
   const storageId = await serverStorageId
@@ -154,11 +181,13 @@ export async function offlineDay(args) {
   ])
   await device.flush()
   const elapsed = seconds(t0)
+  const disconnects = lost.disconnects
   await device.shutdown()
   return {
     seconds: elapsed,
     device_edits: manifest.offline_day.length,
     office_edits: manifest.office.length,
+    disconnects,
     note: `device holds all ${s.urls.length} cases (loaded from disk untimed) and syncs each on connect; timed from connecting until the server holds the device's edits and the device holds (flushed) the office edits`,
   }
 }
@@ -187,7 +216,7 @@ export async function many(args) {
   await Promise.all(
     clients.map(async c => {
       c.storageId = await c.serverStorageId
-      c.handle = await c.repo.find(s.urls[c.doc])
+      c.handle = await fetchDoc(c.repo, s.urls[c.doc])
       await localHolds(c.handle, s.heads[c.doc])
     }),
   )
@@ -212,6 +241,11 @@ export async function many(args) {
     }
   }
   measuring = true
+  // The devices share this process: its CPU time and event-loop delay tell how
+  // much of the latency is the load generator's own.
+  const cpu0 = process.cpuUsage()
+  const loopDelay = monitorEventLoopDelay({ resolution: 10 })
+  loopDelay.enable()
   const start = performance.now()
   await Promise.all(
     clients.map(
@@ -251,6 +285,8 @@ export async function many(args) {
   fs.rmSync(root, { recursive: true, force: true })
 
   latencies.sort((a, b) => a - b)
+  const cpu = process.cpuUsage(cpu0)
+  loopDelay.disable()
   return {
     p50_ms: median(latencies),
     p99_ms: percentile(latencies, 99),
@@ -258,6 +294,8 @@ export async function many(args) {
     errors,
     pushed,
     unacknowledged: unacked,
+    client_cpu_seconds: (cpu.user + cpu.system) / 1e6,
+    client_loop_delay_p99_ms: loopDelay.percentile(99) / 1e6,
     note: "latency from the local change until the server's sync message announces heads that include it; every device has its own Repo, NodeFS storage and WebSocket",
   }
 }
