@@ -123,6 +123,18 @@ pub fn run(opts: &Options) -> anyhow::Result<()> {
         serde_json::to_string_pretty(&report.json())?,
     )?;
     println!("{}", report.markdown());
+    let failed: Vec<&str> = samples
+        .iter()
+        .filter(|((system, _, _), outcomes)| {
+            system == "ours" && outcomes.iter().any(Result::is_err)
+        })
+        .map(|((_, scenario, _), _)| scenario.as_str())
+        .collect();
+    anyhow::ensure!(
+        failed.is_empty(),
+        "our side failed in: {}",
+        failed.join(", ")
+    );
     Ok(())
 }
 
