@@ -53,7 +53,7 @@ pub type Outcome = Result<Value, String>;
 pub type Samples = BTreeMap<(String, String, usize), Vec<Outcome>>;
 
 enum Runner {
-    Ours(Ours),
+    Ours(Box<Ours>),
     Reference(Reference),
 }
 
@@ -88,6 +88,7 @@ pub fn run(opts: &Options) -> anyhow::Result<()> {
             let first_n = n == opts.ns[0];
             let runner = runner(system, opts, &data, &work, &proxy);
             for rep in 0..opts.reps {
+                let started = std::time::Instant::now();
                 let outcomes = match &runner {
                     Ok(r) => repetition(
                         r,
@@ -111,18 +112,19 @@ pub fn run(opts: &Options) -> anyhow::Result<()> {
                         .or_default()
                         .push(outcome);
                 }
+                eprintln!(
+                    "  repetition {} done in {:.0} s",
+                    rep + 1,
+                    started.elapsed().as_secs_f64()
+                );
+                // Written after every repetition, so that a run stopped early keeps what it
+                // measured.
+                write(opts, &systems, &samples)?;
             }
             let _ = std::fs::remove_dir_all(&work);
         }
     }
-    let machine = Machine::read();
-    let report = report::Report::new(machine, opts, &systems, &samples);
-    std::fs::write(opts.out.join("results.md"), report.markdown())?;
-    std::fs::write(
-        opts.out.join("results.json"),
-        serde_json::to_string_pretty(&report.json())?,
-    )?;
-    println!("{}", report.markdown());
+    println!("{}", write(opts, &systems, &samples)?);
     let failed: Vec<&str> = samples
         .iter()
         .filter(|((system, _, _), outcomes)| {
@@ -138,6 +140,18 @@ pub fn run(opts: &Options) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Writes results.md and results.json; returns the Markdown.
+fn write(opts: &Options, systems: &[String], samples: &Samples) -> anyhow::Result<String> {
+    let report = report::Report::new(Machine::read(), opts, systems, samples);
+    let md = report.markdown();
+    std::fs::write(opts.out.join("results.md"), &md)?;
+    std::fs::write(
+        opts.out.join("results.json"),
+        serde_json::to_string_pretty(&report.json())?,
+    )?;
+    Ok(md)
+}
+
 fn runner(
     system: &str,
     opts: &Options,
@@ -148,7 +162,7 @@ fn runner(
     let reference = match system.split_once('@') {
         _ if system == "ours" => {
             return Ours::new(opts.server_bin.clone(), data)
-                .map(Runner::Ours)
+                .map(|o| Runner::Ours(Box::new(o)))
                 .map_err(|e| format!("{e:#}"));
         }
         Some(("automerge-repo", flavor)) => Reference::node(&opts.node_runner, flavor, opts.limit),

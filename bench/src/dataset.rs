@@ -262,3 +262,64 @@ pub fn generate(n: usize, out: &Path) -> anyhow::Result<()> {
     )?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use automerge::ReadDoc;
+    use keukentafel_core::sync::ServerStorage;
+
+    use super::*;
+
+    /// What every runner relies on: each case file is a plain Automerge document whose
+    /// notes path leads to the ~2,000 characters of notes, our server holds the very same
+    /// document, and the scenarios' edits touch the cases the protocol says.
+    #[test]
+    fn the_dataset_is_what_the_protocol_promises_every_runner() {
+        let dir = tempfile::tempdir().expect("dir");
+        let data = dir.path().join("data");
+        generate(40, &data).expect("generate");
+        let m = Manifest::read(&data).expect("manifest");
+        let seed = Seed::read(&data).expect("seed");
+        let storage = SqliteStorage::open(&data.join("ours/server.db")).expect("db");
+        assert_eq!((m.n, m.cases.len(), seed.cases.len()), (40, 40, 40));
+        for (case, id) in m.cases.iter().zip(&seed.cases) {
+            let bytes = std::fs::read(data.join(&case.file)).expect("case file");
+            let doc = automerge::Automerge::load(&bytes).expect("plain Automerge");
+            let mut obj = automerge::ROOT;
+            for key in &case.notes_path {
+                obj = match doc.get(&obj, key.as_str()).expect("path") {
+                    Some((automerge::Value::Object(_), id)) => id,
+                    other => panic!("{key} leads to {other:?}"),
+                };
+            }
+            let notes = doc.text(&obj).expect("notes are text");
+            assert_eq!(notes.chars().count(), 40 * 52, "notes typed in 40 commits");
+            assert!(doc.get_changes(&[]).len() >= 45, "the history is kept");
+            let held = storage.case(id).expect("read").expect("server holds it");
+            let ours = keukentafel_core::CaseDoc::load(&bytes).expect("a case document");
+            assert_eq!(
+                held.heads(),
+                ours.heads(),
+                "the server holds the same document"
+            );
+            assert_eq!(held.id(), id);
+        }
+        let offline: BTreeSet<_> = m.offline_day.iter().map(|e| e.case).collect();
+        let office: BTreeSet<_> = m.office.iter().map(|e| e.case).collect();
+        assert_eq!((m.offline_day.len(), offline.len()), (50, 20));
+        assert_eq!((m.office.len(), office.len()), (10, 10));
+        assert!(offline.is_disjoint(&office));
+        assert!(
+            m.offline_day
+                .iter()
+                .chain(&m.office)
+                .all(|e| e.case < 40 && e.insert.chars().count() == 20)
+        );
+        assert!(
+            generate(40, &data).is_err(),
+            "an existing dataset is not overwritten"
+        );
+    }
+}

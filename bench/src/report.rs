@@ -166,13 +166,16 @@ fn cell(samples: &Samples, system: &str, scenario: &str, n: usize, key: &str) ->
     })
 }
 
+/// Per reference column, its cell (None: not run).
+type Columns = Vec<(String, Option<Cell>)>;
+
 /// The finished report.
 pub struct Report {
     machine: Machine,
     versions: BTreeMap<String, String>,
     settings: Value,
     /// (row index, N, ours, references by name)
-    lines: Vec<(usize, usize, Cell, Vec<(String, Option<Cell>)>)>,
+    lines: Vec<(usize, usize, Cell, Columns)>,
     notes: BTreeMap<String, Vec<String>>,
     references: Vec<String>,
 }
@@ -435,7 +438,7 @@ fn refs_for(
     samples: &Samples,
     r: &Row,
     n: usize,
-) -> Vec<(String, Option<Cell>)> {
+) -> Columns {
     references
         .iter()
         .map(|name| {
