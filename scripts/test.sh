@@ -17,6 +17,9 @@ cargo test --locked --workspace
 # The binding tests start the real server binary.
 cargo build --locked -p keukentafel-server
 
+echo "== benchmark against automerge-repo and samod (quick)"
+bash scripts/bench.sh --quick
+
 echo "== bindings: generate Kotlin, Swift and Python"
 target_dir="${CARGO_TARGET_DIR:-target}"
 export KEUKENTAFEL_SERVER="$target_dir/debug/keukentafel-server"

@@ -508,12 +508,15 @@ fn versions(opts: &Options, systems: &[String]) -> BTreeMap<String, String> {
         v.insert("automerge-repo".into(), format!("node {node}; {pkg}"));
     }
     if systems.iter().any(|s| s == "samod") {
+        // The runner's lock file; BENCH_SAMOD_LOCK when the runner was built elsewhere.
+        let lock =
+            std::env::var("BENCH_SAMOD_LOCK").unwrap_or_else(|_| "bench/samod/Cargo.lock".into());
         v.insert(
             "samod".into(),
             format!(
                 "samod {} (automerge {})",
-                lock_version("bench/samod/Cargo.lock", "samod"),
-                lock_version("bench/samod/Cargo.lock", "automerge")
+                lock_version(&lock, "samod"),
+                lock_version(&lock, "automerge")
             ),
         );
     }
