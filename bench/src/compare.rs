@@ -96,6 +96,7 @@ pub fn run(opts: &Options) -> anyhow::Result<()> {
                         &data,
                         &work.join(format!("rep{rep}")),
                         &proxy,
+                        n,
                         first_n,
                     ),
                     Err(e) => SCENARIOS
@@ -209,6 +210,7 @@ fn repetition(
     data: &Path,
     rep: &Path,
     proxy: &Proxy,
+    n: usize,
     first_n: bool,
 ) -> Vec<(String, Outcome)> {
     let mut out = Vec::new();
@@ -295,7 +297,16 @@ fn repetition(
             let initial = step(
                 &storage,
                 vec!["initial", "--url", &u, "--state", &state, "--client", &c],
-            );
+            )
+            .and_then(|v| {
+                // A runner that stopped short of every document has not done the scenario.
+                match v.get("docs").and_then(Value::as_u64) {
+                    Some(docs) if docs as usize != n => {
+                        Err(format!("the client holds {docs} of {n} documents"))
+                    }
+                    _ => Ok(v),
+                }
+            });
             let ok = initial.is_ok();
             out.push(("initial".into(), initial));
             let needs =
