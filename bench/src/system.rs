@@ -224,13 +224,13 @@ pub fn run_json(mut cmd: Command, limit: Duration) -> anyhow::Result<serde_json:
     let out = out.join().unwrap_or_default();
     let err = err.join().unwrap_or_default();
     // The last words of the runner, without stack frames (which say where, not what).
-    let tail = err
+    let words: Vec<&String> = err
         .iter()
         .filter(|l| !l.trim_start().starts_with("at ") && !l.trim().is_empty())
-        .rev()
-        .take(3)
-        .rev()
-        .cloned()
+        .collect();
+    let tail = words[words.len().saturating_sub(3)..]
+        .iter()
+        .map(|l| l.as_str())
         .collect::<Vec<_>>()
         .join(" / ");
     match status {
