@@ -130,9 +130,15 @@ fn show(unit: Unit, v: f64) -> String {
     }
 }
 
+/// The median; of an even count, the mean of the two middle values.
 fn median(mut v: Vec<f64>) -> Option<f64> {
     v.sort_by(f64::total_cmp);
-    v.get(v.len() / 2).copied()
+    let mid = v.len() / 2;
+    match v.len() {
+        0 => None,
+        n if n % 2 == 1 => Some(v[mid]),
+        _ => Some((v[mid - 1] + v[mid]) / 2.0),
+    }
 }
 
 /// The median of one measure over the repetitions, or why there is none.
@@ -552,4 +558,16 @@ fn what_differs(references: &[String]) -> Vec<(String, String)> {
         v.push((r.clone(), text.to_owned()));
     }
     v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_median_of_an_even_count_is_the_mean_of_the_middle_two() {
+        assert_eq!(median(vec![]), None);
+        assert_eq!(median(vec![3.0, 1.0, 2.0]), Some(2.0));
+        assert_eq!(median(vec![4.0, 1.0]), Some(2.5));
+    }
 }
