@@ -20,6 +20,9 @@ cargo run --locked -p keukentafel-fuzz -- run --all --seconds 90
 # The binding tests start the real server binary.
 cargo build --locked -p keukentafel-server
 
+echo "== benchmark against automerge-repo and samod (quick)"
+bash scripts/bench.sh --quick
+
 echo "== bindings: generate Kotlin, Swift and Python"
 target_dir="${CARGO_TARGET_DIR:-target}"
 export KEUKENTAFEL_SERVER="$target_dir/debug/keukentafel-server"

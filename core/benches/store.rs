@@ -3,13 +3,12 @@
 //!
 //! Run: `cargo bench -p keukentafel-core --bench store` (add `-- --quick` for a smoke run).
 
-use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use keukentafel_core::model::*;
-use keukentafel_core::{CaseFilter, CaseId, DeviceStore, NotesEdit, StoreKey};
-use time::macros::date;
+use keukentafel_core::sample::{self, new_case};
+use keukentafel_core::{Author, CaseFilter, CaseId, DeviceStore, NotesEdit, StoreKey};
 
 fn median(mut v: Vec<Duration>) -> Duration {
     v.sort();
@@ -45,132 +44,15 @@ fn store(path: &Path) -> DeviceStore {
     s
 }
 
-fn new_case(i: usize) -> NewCase {
-    NewCase {
-        case_number: format!("2026-{i:05}"),
-        law: if i.is_multiple_of(3) {
-            Law::Jeugdwet
-        } else {
-            Law::Wmo
-        },
-        melding_date: date!(2026 - 01 - 01).saturating_add(time::Duration::days((i % 300) as i64)),
-        household: vec![
-            NewHouseholdMember {
-                name: format!("Bewoner {i}"),
-                birth_date: Some(date!(1960 - 05 - 01)),
-                role: HouseholdRole::Resident,
-            },
-            NewHouseholdMember {
-                name: format!("Partner {i}"),
-                birth_date: Some(date!(1962 - 07 - 11)),
-                role: HouseholdRole::Partner,
-            },
-        ],
-        assigned: vec![],
-    }
-}
-
-/// A case shaped like a real one: household, a conversation whose ~2,000 characters of notes
-/// were typed in 40 commits, three decisions and a ZRM assessment.
+/// A case shaped like a real one (see [`sample::realistic_case`]), stored on the device.
 fn realistic_case(s: &mut DeviceStore, i: usize) -> CaseId {
-    let case = s.create_case(new_case(i)).expect("case");
-    let conv = s
-        .edit_case(&case, |doc, ctx| {
-            doc.record_conversation(
-                ctx,
-                NewConversation {
-                    date: date!(2026 - 11 - 20),
-                    place: "thuis".into(),
-                    participants: vec![
-                        NewParticipant {
-                            kind: ParticipantKind::Resident,
-                            name: "bewoner".into(),
-                            person: None,
-                            member: None,
-                        },
-                        NewParticipant {
-                            kind: ParticipantKind::Mantelzorger,
-                            name: "dochter".into(),
-                            person: None,
-                            member: None,
-                        },
-                    ],
-                    question: "Ik wil zo lang mogelijk thuis blijven wonen.".into(),
-                    domains: BTreeSet::from([
-                        LifeDomain::Huisvesting,
-                        LifeDomain::Adl,
-                        LifeDomain::SociaalNetwerk,
-                    ]),
-                    notes: String::new(),
-                    agreements: vec![NewAgreement {
-                        what: "Offerte traplift".into(),
-                        who: "wijkteam".into(),
-                        due: None,
-                    }],
-                    client_support_offered: true,
-                },
-            )
-        })
-        .expect("conversation");
-    let mut at = 0;
-    for k in 0..40 {
-        let chunk = format!("Zin {k:02}: mevrouw vertelt over haar week en wat lukt. ");
-        let len = chunk.chars().count();
-        s.edit_case(&case, |doc, ctx| {
-            doc.edit_notes(
-                ctx,
-                &conv,
-                NotesEdit::Splice {
-                    at,
-                    delete: 0,
-                    insert: chunk.clone(),
-                },
-            )
-        })
-        .expect("type");
-        at += len;
-    }
-    for (k, euros) in [800, 1_200, 2_400].into_iter().enumerate() {
-        s.edit_case(&case, |doc, ctx| {
-            let d = doc.draft_decision(
-                ctx,
-                NewDecision {
-                    provision: format!("Huishoudelijke hulp {k}"),
-                    category: ProvisionCategory::HuishoudelijkeHulp,
-                    period: Period {
-                        start: date!(2026 - 12 - 01),
-                        end: date!(2027 - 11 - 30),
-                    },
-                    amount: Money::euros(euros),
-                    legal_ground: "Wmo 2015 art. 2.3.5".into(),
-                    motivation:
-                        "Kan het zware huishouden niet zelf; netwerk springt bij voor boodschappen."
-                            .into(),
-                    deviation: None,
-                    supersedes: None,
-                },
-            )?;
-            doc.decide(ctx, &d)
-        })
-        .expect("decision");
-    }
-    s.edit_case(&case, |doc, ctx| {
-        let scores: BTreeMap<_, _> = ZrmVersion::Elf
-            .domains()
-            .iter()
-            .map(|d| (*d, 3u8))
-            .collect();
-        doc.record_assessment(
-            ctx,
-            NewAssessment {
-                version: ZrmVersion::Elf,
-                date: date!(2026 - 11 - 20),
-                scores,
-            },
-        )
-    })
-    .expect("zrm");
-    case
+    let author = Author {
+        member: s.member_id().expect("member").clone(),
+        device: s.device_id().clone(),
+    };
+    let (doc, _) = sample::realistic_case(s.workspace().expect("workspace"), &author, new_case(i))
+        .expect("case");
+    s.import_case(&doc.save()).expect("import")
 }
 
 fn main() {

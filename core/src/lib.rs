@@ -66,6 +66,7 @@ mod ids;
 mod item;
 pub mod model;
 pub mod rules;
+pub mod sample;
 pub mod sync;
 mod untrusted;
 
