@@ -246,6 +246,45 @@ fn type_notes(device: &mut Device, case: &CaseId, n: usize, tag: &str) {
     }
 }
 
+/// Sanne's phone and Piet's laptop, both synced, and a case Sanne opened and shares with
+/// Piet, on both devices.
+struct Shared {
+    server: Server,
+    _dir: tempfile::TempDir,
+    sanne: MemberId,
+    piet: MemberId,
+    phone: Device,
+    laptop: Device,
+    case: CaseId,
+}
+
+fn shared_case(number: &str) -> Shared {
+    let mut server = server();
+    let dir = tempfile::tempdir().expect("dir");
+    let sanne = server.add_member("Sanne", Role::Practitioner);
+    let piet = server.add_member("Piet", Role::Practitioner);
+    let mut phone = server.device(dir.path(), "sanne", &sanne);
+    let mut laptop = server.device(dir.path(), "piet", &piet);
+    server.sync(&mut phone);
+    server.sync(&mut laptop);
+    let case = phone.store.create_case(new_case(number)).expect("case");
+    phone
+        .store
+        .edit_case(&case, |doc, ctx| doc.assign(ctx, &piet))
+        .expect("assign");
+    server.sync(&mut phone);
+    server.sync(&mut laptop);
+    Shared {
+        server,
+        _dir: dir,
+        sanne,
+        piet,
+        phone,
+        laptop,
+        case,
+    }
+}
+
 fn server_case(server: &Server, id: &CaseId) -> keukentafel_core::model::Case {
     server
         .storage
@@ -618,21 +657,15 @@ fn nobody_pushes_changes_in_another_devices_name() {
 
 #[test]
 fn a_case_unassigned_leaves_the_device() {
-    let mut server = server();
-    let dir = tempfile::tempdir().expect("dir");
-    let sanne = server.add_member("Sanne", Role::Practitioner);
-    let piet = server.add_member("Piet", Role::Practitioner);
-    let mut phone = server.device(dir.path(), "sanne", &sanne);
-    let mut laptop = server.device(dir.path(), "piet", &piet);
-    server.sync(&mut phone);
-    server.sync(&mut laptop);
-    let case = phone.store.create_case(new_case("2026-5")).expect("case");
-    phone
-        .store
-        .edit_case(&case, |doc, ctx| doc.assign(ctx, &piet))
-        .expect("assign");
-    server.sync(&mut phone);
-    server.sync(&mut laptop);
+    let Shared {
+        mut server,
+        _dir,
+        piet,
+        mut phone,
+        mut laptop,
+        case,
+        ..
+    } = shared_case("2026-5");
     assert!(laptop.store.case(&case).is_ok());
     phone
         .store
@@ -801,21 +834,15 @@ fn a_case_received_without_the_acknowledgement_arriving_is_still_erased_when_una
 /// the device failed on the refusal, at every sync from then on.
 #[test]
 fn a_refusal_naming_changes_the_device_has_not_received_yet_is_taken_in_later() {
-    let mut server = server();
-    let dir = tempfile::tempdir().expect("dir");
-    let sanne = server.add_member("Sanne", Role::Practitioner);
-    let piet = server.add_member("Piet", Role::Practitioner);
-    let mut phone = server.device(dir.path(), "sanne", &sanne);
-    let mut laptop = server.device(dir.path(), "piet", &piet);
-    server.sync(&mut phone);
-    server.sync(&mut laptop);
-    let case = phone.store.create_case(new_case("2026-10")).expect("case");
-    phone
-        .store
-        .edit_case(&case, |doc, ctx| doc.assign(ctx, &piet))
-        .expect("assign");
-    server.sync(&mut phone);
-    server.sync(&mut laptop);
+    let Shared {
+        mut server,
+        _dir,
+        sanne,
+        mut phone,
+        mut laptop,
+        case,
+        ..
+    } = shared_case("2026-10");
 
     // Sanne's phone stays connected (live sync: pushes without a new hello).
     let mut live = ServerSession::new(phone.peer.clone(), Limits::default(), &mut server.storage)

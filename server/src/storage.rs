@@ -540,6 +540,20 @@ impl SqliteStorage {
         }
     }
 
+    /// The documents a query of `(doc_id, kind)` rows lists for a device.
+    fn docs_of(&self, sql: &str, device: &DeviceId) -> keukentafel_core::Result<BTreeSet<DocRef>> {
+        let mut stmt = self.conn.prepare_cached(sql)?;
+        let rows = stmt.query_map([device.as_str()], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+        })?;
+        let mut out = BTreeSet::new();
+        for row in rows {
+            let (id, kind) = row?;
+            out.insert(DocRef::parse(&id, &kind)?);
+        }
+        Ok(out)
+    }
+
     /// Runs SQLite's integrity check.
     pub fn integrity_check(&self) -> ServerResult<bool> {
         let r: String = self
@@ -738,18 +752,10 @@ impl ServerStorage for SqliteStorage {
     }
 
     fn device_docs(&self, device: &DeviceId) -> keukentafel_core::Result<BTreeSet<DocRef>> {
-        let mut stmt = self
-            .conn
-            .prepare_cached("SELECT doc_id, kind FROM device_docs WHERE device_id = ?1")?;
-        let rows = stmt.query_map([device.as_str()], |r| {
-            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
-        })?;
-        let mut out = BTreeSet::new();
-        for row in rows {
-            let (id, kind) = row?;
-            out.insert(DocRef::parse(&id, &kind)?);
-        }
-        Ok(out)
+        self.docs_of(
+            "SELECT doc_id, kind FROM device_docs WHERE device_id = ?1",
+            device,
+        )
     }
 
     fn update_device_docs(
@@ -799,18 +805,10 @@ impl ServerStorage for SqliteStorage {
     }
 
     fn sent_docs(&self, device: &DeviceId) -> keukentafel_core::Result<BTreeSet<DocRef>> {
-        let mut stmt = self
-            .conn
-            .prepare_cached("SELECT doc_id, kind FROM device_docs_sent WHERE device_id = ?1")?;
-        let rows = stmt.query_map([device.as_str()], |r| {
-            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
-        })?;
-        let mut out = BTreeSet::new();
-        for row in rows {
-            let (id, kind) = row?;
-            out.insert(DocRef::parse(&id, &kind)?);
-        }
-        Ok(out)
+        self.docs_of(
+            "SELECT doc_id, kind FROM device_docs_sent WHERE device_id = ?1",
+            device,
+        )
     }
 
     fn open_session(&mut self, device: &DeviceId) -> keukentafel_core::Result<u64> {
